@@ -1,0 +1,21 @@
+"""Drivers behind one `Agent` protocol, selected by name with `--agent`."""
+from __future__ import annotations
+
+import difflib
+
+from drivestack.agents.autopilot import AutopilotAgent
+from drivestack.agents.base import Agent
+from drivestack.errors import UserError
+
+AGENTS: dict[str, type] = {"autopilot": AutopilotAgent}
+
+
+def make_agent(name: str) -> Agent:
+    if name not in AGENTS:
+        close = difflib.get_close_matches(name, list(AGENTS), n=1)
+        hint = f"did you mean `{close[0]}`? " if close else ""
+        raise UserError(f"--agent: unknown agent {name!r}; {hint}available: {', '.join(AGENTS)}")
+    return AGENTS[name]()
+
+
+__all__ = ["AGENTS", "Agent", "make_agent"]

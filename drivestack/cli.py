@@ -1,0 +1,125 @@
+"""The `drivestack` command line."""
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from drivestack.errors import UserError
+from sim.scenario import ScenarioError
+
+app = typer.Typer(
+    help="drivestack: perception, planning and control for autonomous driving, scored in closed loop.",
+    no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False, rich_markup_mode="rich")
+bench_app = typer.Typer(help="Speed benchmarks; each prints its numbers (`--json`: one JSON object).",
+                        no_args_is_help=True)
+app.add_typer(bench_app, name="bench")
+console = Console(stderr=True)
+out = Console()
+
+DEFAULT_SCENARIO = "town_loop"
+DEFAULT_AGENT = "autopilot"
+
+
+@app.command()
+def run(
+    scenario: str = typer.Argument(DEFAULT_SCENARIO, help="A shipped scenario's name or a YAML file."),
+    agent: str = typer.Option(DEFAULT_AGENT, "--agent", "-a", help="Who drives: autopilot."),
+    seed: int = typer.Option(0, "--seed", "-s", help="Seed for everything random in the episode."),
+    out_dir: Optional[Path] = typer.Option(None, "--out", "-o", help="Where to write episode.json \\[default: runs/SCENARIO-AGENT-sSEED]."),
+) -> None:
+    """Run one closed-loop episode, print its score and write episode.json."""
+    from drivestack.runner import run_episode, write_episode
+    from sim.scenario import load_scenario
+
+    sc = load_scenario(scenario)
+    with Progress(TextColumn("[bold]{task.description}"), BarColumn(), TextColumn("{task.completed:.0f}/{task.total:.0f} s sim"),
+                  TimeElapsedColumn(), console=console, transient=True) as bar:
+        task = bar.add_task(f"{sc.name} · {agent} · seed {seed}", total=sc.duration_s)
+        record = run_episode(sc, agent, seed, on_tick=lambda w: bar.update(task, completed=w.t))
+    path = write_episode(record, sc, out_dir or Path("runs") / f"{sc.name}-{agent}-s{seed}")
+    _print_episode(record)
+    out.print(f"wrote {path}")
+
+
+def _print_episode(r: dict) -> None:
+    t = Table(title=f"{r['scenario']} · {r['agent']} · seed {r['seed']}", show_header=False)
+    colour = "green" if r["outcome"] == "goal_reached" else "red"
+    rows = [
+        ("outcome", f"[{colour}]{r['outcome']}[/]"),
+        ("driving score", f"{r['driving_score']:.1f}"),
+        ("route completion", f"{r['route_completion']:.3f}"),
+        ("infraction penalty", f"{r['infraction_penalty']:.3f}"),
+        ("collisions", str(len(r["collisions"]))),
+        ("red lights / stop signs", f"{r['red_light_violations']} / {r['stop_sign_violations']}"),
+        ("off-road fraction", f"{r['offroad_fraction']:.3f}"),
+        ("comfort violations", str(r["comfort_violations"])),
+        ("distance / sim time", f"{r['distance_m']:.0f} m / {r['duration_s']:.1f} s"),
+        ("wall time", f"{r['wall_s']:.1f} s ({r['duration_s'] / max(r['wall_s'], 1e-9):.0f}× real time)"),
+    ]
+    for k, v in rows:
+        t.add_row(k, v)
+    out.print(t)
+
+
+@app.command()
+def scenarios() -> None:
+    """List the shipped scenarios with their descriptions."""
+    from sim.scenario import load_scenario, shipped_scenarios
+
+    t = Table("scenario", "map", "description")
+    for path in shipped_scenarios():
+        sc = load_scenario(path)
+        t.add_row(sc.name, sc.map.type, sc.description)
+    out.print(t)
+
+
+@app.command()
+def validate(files: list[Path] = typer.Argument(..., help="Scenario YAML files to check.")) -> None:
+    """Check scenario files: schema, lanes, places and routes. Exit 2 on the first bad file."""
+    from sim.scenario import load_scenario
+    from sim.world import World
+
+    for f in files:
+        World(load_scenario(f), 0)  # builds the map and resolves every place and route
+        out.print(f"[green]ok[/] {f}")
+
+
+@bench_app.command("sim")
+def bench_sim_cmd(
+    scenario: str = typer.Option(DEFAULT_SCENARIO, help="Scenario to step."),
+    steps: int = typer.Option(4000, min=100, help="Physics steps to time."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+) -> None:
+    """World steps per second: traffic, pedestrians and scoring, no sensors, headless."""
+    from drivestack.bench import bench_sim
+
+    _report(bench_sim(scenario, steps), as_json)
+
+
+def _report(result: dict, as_json: bool) -> None:
+    if as_json:
+        print(json.dumps(result))
+        return
+    t = Table("metric", "value")
+    for k, v in result.items():
+        t.add_row(k, str(v))
+    out.print(t)
+
+
+def main() -> None:
+    try:
+        app()
+    except (UserError, ScenarioError) as e:
+        console.print(f"[red]error:[/] {e}", highlight=False, soft_wrap=True)
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,100 @@
+"""Run one closed-loop episode: world ↔ agent at 10 Hz, physics at 20 Hz, scored at the end."""
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import replace
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import yaml
+
+from drivestack.agents import Agent, make_agent
+from sim.comfort import comfort_signals, comfort_violations
+from sim.infractions import EventKind
+from sim.scenario import Scenario, load_scenario
+from sim.scoring import driving_score, infraction_penalty, route_completion
+from sim.types import Control
+from sim.world import AGENT_EVERY, World
+
+OUTCOMES = {
+    EventKind.GOAL: "goal_reached",
+    EventKind.COLLISION_PEDESTRIAN: "collision",
+    EventKind.COLLISION_VEHICLE: "collision",
+    EventKind.COLLISION_STATIC: "collision",
+    EventKind.TIMEOUT: "timeout",
+    EventKind.BLOCKED: "blocked",
+    EventKind.ROUTE_DEVIATION: "route_deviation",
+}
+
+
+def run_episode(scenario: Scenario | str, agent: Agent | str, seed: int,
+                on_tick: Callable[[World], None] | None = None) -> dict:
+    """Drive one episode to its end and return its record (the keys of `episode.json`)."""
+    sc = load_scenario(scenario) if isinstance(scenario, str) else scenario
+    ag = make_agent(agent) if isinstance(agent, str) else agent
+    wall0 = time.perf_counter()
+    world = World(sc, seed, ego_autopilot=getattr(ag, "uses_traffic_manager", False))
+    ag.reset(world.route, world.map)
+    control = Control(0.0, 0.0)
+    trace: list[tuple[float, float, float, float, float]] = []
+    outcome = None
+    v = world.vehicles
+    while outcome is None:
+        if world.steps % AGENT_EVERY == 0:
+            obs = world.observe()
+            control = ag.act(replace(obs, privileged=world) if ag.privileged else obs)
+            if on_tick is not None:
+                on_tick(world)
+        for event in world.step(control):
+            outcome = outcome or OUTCOMES.get(event.kind)
+        trace.append((world.t, float(v.x[0]), float(v.y[0]), float(v.yaw[0]), float(v.v[0])))
+    return _record(world, sc, ag.name, seed, outcome, np.array(trace), time.perf_counter() - wall0)
+
+
+def _record(world: World, sc: Scenario, agent: str, seed: int, outcome: str, trace: np.ndarray, wall: float) -> dict:
+    c = world.criteria
+    events = c.events
+    distance = float(np.sum(np.hypot(np.diff(trace[:, 1]), np.diff(trace[:, 2])))) if len(trace) > 1 else 0.0
+    offroad_fraction = min(1.0, c.offroad.offroad_m / max(world.route.length, 1e-9))
+    completion = route_completion(c.progress.completion, offroad_fraction)
+    penalty = infraction_penalty(events)
+    sig = comfort_signals(trace[:, 0], trace[:, 4], trace[:, 3])
+    comfort = comfort_violations(sig)
+    collisions = [e for e in events if e.kind.value.startswith("collision")]
+    return {
+        "scenario": sc.name,
+        "agent": agent,
+        "seed": seed,
+        "outcome": outcome,
+        "route_completion": round(completion, 6),
+        "infraction_penalty": round(penalty, 6),
+        "driving_score": round(driving_score(completion, penalty), 4),
+        "collisions": [{"t": e.t, "other_type": e.other_type, "other_id": e.other_id, "at_fault": e.at_fault}
+                       for e in collisions],
+        "red_light_violations": sum(e.kind is EventKind.RED_LIGHT for e in events),
+        "stop_sign_violations": sum(e.kind is EventKind.STOP_SIGN for e in events),
+        "offroad_fraction": round(offroad_fraction, 6),
+        "min_ttc_s": None,  # time-to-collision arrives with the scoring issue
+        "max_abs_jerk": round(float(np.max(np.abs(sig["jerk"]))) if len(trace) else 0.0, 4),
+        "comfort_violations": sum(comfort.values()),
+        "comfort": comfort,
+        "distance_m": round(distance, 3),
+        "duration_s": round(world.t, 3),
+        "sim_steps": world.steps,
+        "wall_s": round(wall, 3),
+        "fallback_steps": 0,  # the MPC's fallback count arrives with the control issue
+        "weather": world.weather,
+        "route_length_m": round(world.route.length, 3),
+        "events": [{"t": e.t, "kind": e.kind.value, "other_id": e.other_id, "other_type": e.other_type,
+                    "at_fault": e.at_fault, "detail": e.detail} for e in events],
+    }
+
+
+def write_episode(record: dict, scenario: Scenario, out: Path) -> Path:
+    """Write `episode.json` and the resolved scenario beside it."""
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "episode.json").write_text(json.dumps(record, indent=2))
+    (out / "scenario.yaml").write_text(yaml.safe_dump(scenario.model_dump(mode="json"), sort_keys=False))
+    return out / "episode.json"

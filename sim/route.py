@@ -1,0 +1,130 @@
+"""A route: a sequence of lanes turned into one polyline with arc length, commands and limits."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from sim.geometry import arc_length, curvature, headings, point_segment_distance, resample
+from sim.map import RoadMap
+from sim.types import Command
+
+COMMANDS = list(Command)
+LANE_CHANGE_LENGTH = 25.0  # [m]
+COMMAND_LOOKAHEAD = 40.0  # a junction's turn is announced this far ahead [m]
+ROUTE_STEP = 0.5  # [m]
+
+
+@dataclass(frozen=True)
+class Route:
+    lane_ids: tuple[str, ...]
+    piece_start: np.ndarray  # route arc length where each lane piece begins [m]
+    piece_s0: np.ndarray  # lane arc length at the start of each piece [m]
+    points: np.ndarray  # M×2 [m]
+    s: np.ndarray  # (M,) [m]
+    heading: np.ndarray  # (M,) [rad], unwrapped
+    curvature: np.ndarray  # (M,) [1/m]
+    speed_limit: np.ndarray  # (M,) [m/s]
+    command: np.ndarray  # (M,) index into COMMANDS
+
+    @property
+    def length(self) -> float:
+        return float(self.s[-1])
+
+    def position(self, s) -> np.ndarray:
+        return np.stack([np.interp(s, self.s, self.points[:, 0]), np.interp(s, self.s, self.points[:, 1])], -1)
+
+    def heading_at(self, s) -> np.ndarray:
+        return np.interp(s, self.s, self.heading)
+
+    def command_at(self, s: float) -> Command:
+        i = min(int(np.searchsorted(self.s, s)), len(self.s) - 1)
+        return COMMANDS[int(self.command[i])]
+
+    def piece_at(self, s: float) -> int:
+        return max(0, int(np.searchsorted(self.piece_start, s, side="right")) - 1)
+
+    def track(self, xy: np.ndarray, S: float) -> tuple[float, float]:
+        """Cheap update of (S, d) for a point that moved less than a metre or two since `S`."""
+        x = float(np.interp(S, self.s, self.points[:, 0]))
+        y = float(np.interp(S, self.s, self.points[:, 1]))
+        h = float(np.interp(S, self.s, self.heading))
+        c, sn = np.cos(h), np.sin(h)
+        dx, dy = float(xy[0]) - x, float(xy[1]) - y
+        S_new = min(max(S + dx * c + dy * sn, 0.0), self.length)
+        return S_new, -dx * sn + dy * c
+
+    def project(self, xy: np.ndarray, hint: float | None = None, window: float = 30.0) -> tuple[float, float]:
+        """Arc length and signed lateral offset (+ left) of a point [m], searched near `hint`."""
+        lo, hi = 0, len(self.points) - 1
+        if hint is not None:
+            lo = min(max(0, int(np.searchsorted(self.s, hint - window)) - 1), hi - 1)
+            hi = max(min(hi, int(np.searchsorted(self.s, hint + window)) + 1), lo + 1)
+        a, b = self.points[lo:hi], self.points[lo + 1:hi + 1]
+        dist, t = point_segment_distance(np.asarray(xy)[None], a, b)
+        k = int(np.argmin(dist))
+        s = self.s[lo + k] + t[k] * (self.s[lo + k + 1] - self.s[lo + k])
+        seg = b[k] - a[k]
+        rel = np.asarray(xy) - (a[k] + t[k] * seg)
+        return float(s), float(np.sign(seg[0] * rel[1] - seg[1] * rel[0]) * dist[k])
+
+
+def build_route(m: RoadMap, lane_ids: list[str], s_start: float = 0.0, s_end: float | None = None,
+                change_length: float = LANE_CHANGE_LENGTH) -> Route:
+    """Join lanes into one route. Consecutive neighbours (not successors) become a lane change."""
+    chunks: list[np.ndarray] = []
+    piece_s0: list[float] = []
+    limits: list[float] = []
+    turns: list[Command] = []
+    lo = s_start
+    for i, lid in enumerate(lane_ids):
+        lane = m.lanes[lid]
+        hi = lane.length if (i + 1 < len(lane_ids) or s_end is None) else min(s_end, lane.length)
+        nxt = lane_ids[i + 1] if i + 1 < len(lane_ids) else None
+        change = nxt is not None and nxt in (lane.left, lane.right)
+        if change:
+            hi = min(lo + 5.0, max(lo, lane.length - change_length - 5.0))
+        ss = np.concatenate([[lo], lane.s[(lane.s > lo) & (lane.s < hi)], [hi]])
+        chunks.append(lane.position(ss))
+        piece_s0.append(lo)
+        limits.append(lane.speed_limit)
+        turns.append(lane.turn)
+        lo = min(hi + change_length, m.lanes[nxt].length) if change else 0.0
+    raw = np.concatenate(chunks)
+    keep = np.concatenate([[True], np.linalg.norm(np.diff(raw, axis=0), axis=1) > 1e-6])
+    raw_s = arc_length(raw[keep])
+    # route arc length where each piece starts: the cumulative length up to its first point
+    starts, n = [], 0
+    for c in chunks:
+        starts.append(n)
+        n += len(c)
+    idx_map = np.cumsum(keep) - 1
+    piece_start = raw_s[idx_map[np.array(starts)]]
+    pts = resample(raw[keep], ROUTE_STEP)
+    s = arc_length(pts)
+    piece_of_point = np.searchsorted(piece_start, s, side="right") - 1
+    command = np.zeros(len(s), dtype=int)
+    for k, turn in enumerate(turns):
+        if turn is Command.FOLLOW:
+            continue
+        end = piece_start[k + 1] if k + 1 < len(piece_start) else s[-1]
+        command[(s >= piece_start[k] - COMMAND_LOOKAHEAD) & (s <= end)] = COMMANDS.index(turn)
+    return Route(
+        lane_ids=tuple(lane_ids),
+        piece_start=piece_start,
+        piece_s0=np.array(piece_s0),
+        points=pts,
+        s=s,
+        heading=np.unwrap(headings(pts)),
+        curvature=curvature(pts),
+        speed_limit=np.array(limits)[piece_of_point],
+        command=command,
+    )
+
+
+def route_through(m: RoadMap, places: list[tuple[str, float]]) -> Route:
+    """The shortest route visiting (lane, s) places in order."""
+    lanes: list[str] = [places[0][0]]
+    for (a, _), (b, _) in zip(places[:-1], places[1:]):
+        lanes += m.route_lanes(a, b)[1:] if a != b else []
+    return build_route(m, lanes, places[0][1], places[-1][1])

@@ -1,0 +1,393 @@
+"""The world tick: actors, traffic, scripted behaviours and infraction criteria at a fixed dt.
+
+Physics runs at `DT` (20 Hz); the traffic manager and agents run every `AGENT_EVERY` steps (10 Hz).
+Everything random comes from one generator seeded by (scenario name, seed), so a rerun is
+bit-identical.
+"""
+from __future__ import annotations
+
+import difflib
+import zlib
+from dataclasses import dataclass
+from functools import lru_cache
+
+import numpy as np
+
+from sim.actors import EGO, NPC, PARKED, Pedestrians, Vehicles
+from sim.geometry import arc_length
+from sim.infractions import (
+    BlockedCriterion, CollisionCriterion, Criteria, EgoStep, Event, EventKind, OffroadCriterion, Others,
+    ProgressCriterion, RedLightCriterion, StopLine, StopSignCriterion,
+)
+from sim.map import RoadMap
+from sim.route import Route, build_route, route_through
+from sim.scenario import (
+    CutIn, HardBrake, ParkedActor, PedestrianActor, Place, RedLightRunner, Scenario, ScenarioError, Trigger,
+    VehicleActor, sample, sample_int,
+)
+from sim.traffic import Driver, TrafficManager
+from sim.types import ActorType, Command, Control, EgoOdometry, LightState, Observation, VehicleState
+from sim.vehicle_model import VehicleParams, step as bicycle_step
+
+DT = 0.05  # physics step [s]
+AGENT_EVERY = 2  # agents and traffic run every 2 physics steps (10 Hz)
+EGO_PARAMS = VehicleParams()
+CAR_SIZES = np.array([[4.2, 1.8], [4.6, 1.9], [4.9, 2.0], [5.2, 2.1]])  # compact, sedan, SUV, van [m]
+
+
+@lru_cache(maxsize=16)
+def _cached_map(scenario_json: str, signal: tuple) -> RoadMap:
+    sc = Scenario.model_validate_json(scenario_json)
+    return sc.build_map(_SignalRng(signal))
+
+
+class _SignalRng:
+    """Feeds pre-sampled signal timings to `Scenario.build_map`, so maps can be cached."""
+
+    def __init__(self, values: tuple) -> None:
+        self.values = list(values)
+
+    def uniform(self, lo, hi):
+        return self.values.pop(0)
+
+
+@dataclass
+class Script:
+    """A scripted behaviour waiting for its trigger."""
+
+    row: int  # vehicle row, or pedestrian index for walkers
+    kind: str  # "cut_in" | "hard_brake" | "walk"
+    time: float | None  # fires at this sim time [s] ...
+    ego_distance: float | None  # ... or when the ego comes this close [m]
+    params: dict
+    fired: bool = False
+
+
+class World:
+    def __init__(self, scenario: Scenario, seed: int, ego_autopilot: bool = False) -> None:
+        self.scenario, self.seed = scenario, seed
+        ss = np.random.SeedSequence([seed, zlib.crc32(scenario.name.encode())])
+        self.rng = np.random.default_rng(ss)
+        rng = self.rng
+        signal = tuple(sample(getattr(scenario.signals, k), rng) for k in ("green", "yellow", "all_red", "offset"))
+        self.map = _cached_map(scenario.model_dump_json(), signal)
+        self.weather = scenario.pick_weather(rng)
+        self.t, self.steps = 0.0, 0
+        m = self.map
+
+        # ego and its route
+        places = [self._resolve(p, f"ego.{k}") for k, p in
+                  [("start", scenario.ego.start), *[(f"via.{i}", v) for i, v in enumerate(scenario.ego.via)],
+                   ("goal", scenario.ego.goal)]]
+        try:
+            self.route: Route = route_through(m, [(lane, s) for lane, s, _ in places])
+        except ValueError as e:
+            raise ScenarioError(f"{scenario.source}: ego: {e}; check ego.start, ego.via and ego.goal") from None
+        rows: list[dict] = [self._vehicle_row(EGO, *places[0], sample(scenario.ego.speed, rng), EGO_PARAMS.length,
+                                              EGO_PARAMS.width, colour=np.array([0.9, 0.9, 0.95]))]
+        drivers: dict[int, Driver] = {}
+        self.scripts: list[Script] = []
+        peds: list[dict] = []
+        for i, actor in enumerate(scenario.actors):
+            where = f"actors.{i}"
+            if isinstance(actor, ParkedActor):
+                lane, s, d = self._resolve(actor.at, where + ".at")
+                rows.append(self._vehicle_row(PARKED, lane, s, d, 0.0, actor.length, actor.width))
+            elif isinstance(actor, VehicleActor):
+                lane, s, d = self._resolve(actor.start, where + ".start")
+                size = CAR_SIZES[rng.integers(len(CAR_SIZES))]
+                rows.append(self._vehicle_row(NPC, lane, s, d, sample(actor.speed, rng), *size))
+                lanes = [lane]
+                for j, via in enumerate(actor.via):
+                    vl, _, _ = self._resolve(via, f"{where}.via.{j}")
+                    lanes += m.route_lanes(lanes[-1], vl)[1:]
+                desired = sample(actor.desired_speed, rng) if actor.desired_speed is not None else m.lanes[lane].speed_limit
+                drv = Driver(build_route(m, lanes, s), desired)
+                b = actor.behavior
+                if isinstance(b, RedLightRunner):
+                    drv.ignore_lights = True
+                elif isinstance(b, CutIn):
+                    self.scripts.append(Script(len(rows) - 1, "cut_in", *self._trigger(b.trigger),
+                                               {"side": b.side, "change_length": sample(b.change_length, rng)}))
+                elif isinstance(b, HardBrake):
+                    self.scripts.append(Script(len(rows) - 1, "hard_brake", *self._trigger(b.trigger),
+                                               {"decel": sample(b.decel, rng), "hold_s": sample(b.hold_s, rng)}))
+                drivers[len(rows) - 1] = drv
+            elif isinstance(actor, PedestrianActor):
+                peds.append({"path": np.array(actor.path, dtype=float), "cw": np.full(len(actor.path) - 1, -1),
+                             "loop": False, "s": 0.0, "speed": sample(actor.speed, rng), "go": actor.trigger is None})
+                if actor.trigger is not None:
+                    self.scripts.append(Script(len(peds) - 1, "walk", *self._trigger(actor.trigger), {}))
+        self._spawn_traffic(rows, drivers, sample_int(scenario.traffic.vehicles, rng), scenario.traffic.speed_factor)
+        self._spawn_walkers(peds, sample_int(scenario.traffic.pedestrians, rng))
+
+        n = len(rows)
+        cols = {k: np.array([r[k] for r in rows]) for k in rows[0]}
+        self.vehicles = Vehicles(id=np.arange(n), **cols)
+        self.peds = Pedestrians(
+            id=np.arange(n, n + len(peds)), path=[p["path"] for p in peds], crosswalk=[p["cw"] for p in peds],
+            loop=np.array([p["loop"] for p in peds], dtype=bool), s=np.array([p["s"] for p in peds], dtype=float),
+            speed=np.array([p["speed"] for p in peds], dtype=float), go=np.array([p["go"] for p in peds], dtype=bool))
+        self.prop_id = np.arange(n + len(peds), n + len(peds) + len(m.props))
+        self.traffic = TrafficManager(m, self.vehicles, self.peds, rng)
+        self.ego_autopilot = ego_autopilot
+        if ego_autopilot:
+            drivers[0] = Driver(self.route, m.lanes[places[0][0]].speed_limit, wander=False, stop_at_end=True)
+        for row, drv in drivers.items():
+            self.traffic.add(row, drv)
+        self._prop_xy = np.array([[q.x, q.y] for q in m.props]).reshape(-1, 2)
+        # no two boxes can touch with centres farther apart than the sum of their half-diagonals
+        self._reach = float(np.hypot(self.vehicles.length, self.vehicles.width).max()) + 0.5
+        self._others: tuple[int, Others] | None = None
+        self._others_static: tuple[bytes, dict] | None = None
+        self._init_criteria()
+        self.S, self.d = self.route.project(np.array([self.vehicles.x[0], self.vehicles.y[0]]), hint=0.0)
+        self.traffic.update(0.0)
+
+    # ---- construction helpers ------------------------------------------------------------
+    def _resolve(self, place: Place, where: str) -> tuple[str, float, float]:
+        m = self.map
+        if place.lane is not None:
+            if place.lane not in m.lanes:
+                close = difflib.get_close_matches(place.lane, m.lane_ids, n=1)
+                hint = f"; did you mean `{close[0]}`?" if close else ""
+                raise ScenarioError(f"{self.scenario.source}: {where}.lane: no lane {place.lane!r} on this map{hint}")
+            lane = m.lanes[place.lane]
+            return place.lane, float(np.clip(sample(place.s, self.rng), 0, lane.length)), sample(place.d, self.rng)
+        heading = None if place.heading_deg is None else np.radians(place.heading_deg)
+        li, s, dist = m.nearest_lane(np.array([place.x, place.y]), None if heading is None else np.array([heading]))
+        if dist[0] > 10.0:
+            raise ScenarioError(f"{self.scenario.source}: {where}: ({place.x}, {place.y}) is {dist[0]:.0f} m from any lane")
+        return m.lane_ids[int(li[0])], float(s[0]), sample(place.d, self.rng)
+
+    def _trigger(self, trig: Trigger) -> tuple[float | None, float | None]:
+        t = None if trig.time is None else sample(trig.time, self.rng)
+        return t, None if trig.ego_distance is None else sample(trig.ego_distance, self.rng)
+
+    def _vehicle_row(self, role, lane_id, s, d, v, length, width, colour=None) -> dict:
+        lane = self.map.lanes[lane_id]
+        x, y = lane.position(s, d)
+        return dict(role=role, x=float(x), y=float(y), yaw=float(lane.heading_at(s)), v=float(v), steer=0.0,
+                    accel=0.0, length=float(length), width=float(width),
+                    colour=self.rng.uniform(0.05, 0.95, 3) if colour is None else colour)
+
+    def _spawn_traffic(self, rows: list[dict], drivers: dict, count: int, speed_factor) -> None:
+        m, rng = self.map, self.rng
+        roads = [lid for lid in m.lane_ids if m.lanes[lid].junction is None and m.lanes[lid].length > 25]
+        taken = np.array([[r["x"], r["y"]] for r in rows])
+        ego_xy = taken[0]
+        for _ in range(count):
+            for _attempt in range(60):
+                lane = m.lanes[roads[rng.integers(len(roads))]]
+                s = float(rng.uniform(5.0, lane.length - 12.0))
+                xy = lane.position(s)
+                if np.min(np.linalg.norm(taken - xy, axis=1)) > 14.0 and np.linalg.norm(xy - ego_xy) > 30.0:
+                    break
+            else:
+                continue
+            desired = lane.speed_limit * sample(speed_factor, rng)
+            size = CAR_SIZES[rng.integers(len(CAR_SIZES))]
+            rows.append(self._vehicle_row(NPC, lane.id, s, 0.0, desired * 0.7, *size))
+            drivers[len(rows) - 1] = Driver(build_route(m, [lane.id], s), desired)
+            taken = np.vstack([taken, xy])
+
+    def _spawn_walkers(self, peds: list[dict], count: int) -> None:
+        paths = self.map.ped_paths
+        if not paths:
+            return
+        for _ in range(count):
+            p = paths[self.rng.integers(len(paths))]
+            s_path = arc_length(p.points)
+            sidewalk = np.nonzero(p.crosswalk < 0)[0]  # start on a sidewalk segment, never mid-crossing
+            k = sidewalk[self.rng.integers(len(sidewalk))]
+            peds.append({"path": p.points, "cw": p.crosswalk, "loop": True,
+                         "s": float(self.rng.uniform(s_path[k], s_path[k + 1])),
+                         "speed": float(self.rng.uniform(1.1, 1.6)), "go": True})
+
+    def _init_criteria(self) -> None:
+        m, r = self.map, self.route
+        lines = []
+        for k in range(1, len(r.lane_ids)):
+            lane = m.lanes[r.lane_ids[k]]
+            entry = m.lanes[r.lane_ids[k - 1]]
+            if lane.junction and entry.control:
+                lines.append(StopLine(float(r.piece_start[k]), entry.control, lane.junction, entry.signal_group))
+        self.stop_lines = lines
+        self.criteria = Criteria(
+            CollisionCriterion(), RedLightCriterion(lines, self.light_state), StopSignCriterion(lines),
+            OffroadCriterion(m.is_drivable), ProgressCriterion(r.length), BlockedCriterion(self.scenario.blocked_s))
+
+    # ---- queries ---------------------------------------------------------------------------
+    def light_state(self, junction: str, group: int | None, t: float | None = None) -> LightState:
+        return self.map.junctions[junction].signal.state(group, self.t if t is None else t)
+
+    @property
+    def ego_state(self) -> VehicleState:
+        v = self.vehicles
+        return VehicleState(float(v.x[0]), float(v.y[0]), float(v.yaw[0]), float(v.v[0]), float(v.steer[0]), float(v.accel[0]))
+
+    @property
+    def command(self) -> Command:
+        return self.route.command_at(self.S)
+
+    def observe(self) -> Observation:
+        v = self.vehicles
+        odo = EgoOdometry(self.t, float(v.v[0]), float(v.v[0] * np.tan(v.steer[0]) / EGO_PARAMS.wheelbase), float(v.accel[0]))
+        return Observation(self.t, self.ego_state, odo, self.command)
+
+    def others(self) -> Others:
+        """Boxes of every active actor but the ego, then the props (built once per step)."""
+        if self._others is not None and self._others[0] == self.steps:
+            return self._others[1]
+        v, p, m = self.vehicles, self.peds, self.map
+        act = np.nonzero(v.active)[0]
+        act = act[act != 0]
+        key = act.tobytes()
+        if self._others_static is None or self._others_static[0] != key:
+            props = m.props
+            self._others_static = (key, dict(
+                id=np.concatenate([v.id[act], p.id, self.prop_id]),
+                type=np.array([ActorType.VEHICLE.value] * len(act) + [ActorType.PEDESTRIAN.value] * len(p)
+                              + [ActorType.STATIC.value] * len(props)),
+                length=np.concatenate([v.length[act], p.length, [q.length for q in props]]),
+                width=np.concatenate([v.width[act], p.width, [q.width for q in props]]),
+                props=np.array([[q.x, q.y, q.yaw] for q in props]).reshape(-1, 3)))
+        st = self._others_static[1]
+        props = st["props"]
+        zeros = np.zeros(len(props))
+        others = Others(
+            id=st["id"], type=st["type"], length=st["length"], width=st["width"],
+            x=np.concatenate([v.x[act], p.x, props[:, 0]]),
+            y=np.concatenate([v.y[act], p.y, props[:, 1]]),
+            yaw=np.concatenate([v.yaw[act], p.yaw, props[:, 2]]),
+            vx=np.concatenate([v.v[act] * np.cos(v.yaw[act]), p.v * np.cos(p.yaw), zeros]),
+            vy=np.concatenate([v.v[act] * np.sin(v.yaw[act]), p.v * np.sin(p.yaw), zeros]),
+        )
+        self._others = (self.steps, others)
+        return others
+
+    def autopilot_control(self) -> Control:
+        """The traffic manager's command for the ego (only meaningful with ego_autopilot)."""
+        return Control(float(self.vehicles.cmd_steer[0]), float(self.vehicles.cmd_accel[0]))
+
+    # ---- the tick ------------------------------------------------------------------------------
+    def step(self, control: Control | None = None) -> list[Event]:
+        """Advance one physics step with the ego's control; return this step's events."""
+        v = self.vehicles
+        if control is not None:
+            v.cmd_steer[0], v.cmd_accel[0] = control.steer, control.accel
+        # parked cars have zero speed and commands, so they stay put without masking
+        v.x, v.y, v.yaw, v.v, v.steer, v.accel = bicycle_step(
+            v.x, v.y, v.yaw, v.v, v.steer, v.accel, v.cmd_steer, v.cmd_accel, EGO_PARAMS, DT)
+        p = self.peds
+        if len(p):
+            p.v = np.where(p.go, p.speed, 0.0)
+            p.s = p.s + p.v * DT
+            p.update_pose()
+        self.t = round(self.t + DT, 9)
+        self.steps += 1
+        events = self._check_ego()
+        if self.steps % AGENT_EVERY == 0:
+            self._fire_scripts()
+            self._walkers_wait()
+            self.traffic.update(self.t)
+        self.criteria.events += events
+        return events
+
+    def _check_ego(self) -> list[Event]:
+        v, c = self.vehicles, self.criteria
+        xy = (v.x[0], v.y[0])
+        self.S, self.d = self.route.track(xy, self.S)
+        if abs(self.d) > 2.0:  # off the route or cutting a corner: search properly
+            self.S, self.d = self.route.project(np.array(xy), hint=self.S, window=10.0)
+        ego = EgoStep(self.t, float(v.x[0]), float(v.y[0]), float(v.yaw[0]), float(v.v[0]), float(v.length[0]),
+                      float(v.width[0]), self.S, self.d)
+        events = c.collision.update(ego, self.others()) if self._anything_near() else []
+        events += c.red_light.update(ego) + c.stop_sign.update(ego) + c.progress.update(ego)
+        if self.steps % AGENT_EVERY == 0:
+            c.offroad.update(ego)
+            events += c.blocked.update(ego, self._something_ahead())
+        if self.t >= self.scenario.duration_s - 1e-9:
+            events.append(Event(self.t, EventKind.TIMEOUT))
+        return events
+
+    def _anything_near(self) -> bool:
+        """Broad phase for the ego's collision test, straight from the actor arrays."""
+        v, p = self.vehicles, self.peds
+        reach = self._reach
+        x, y = v.x[0], v.y[0]
+        d2 = (v.x - x) ** 2 + (v.y - y) ** 2
+        d2[0] = np.inf
+        if d2.min() < reach**2:
+            return True
+        if len(p) and ((p.x - x) ** 2 + (p.y - y) ** 2).min() < reach**2:
+            return True
+        return len(self._prop_xy) > 0 and ((self._prop_xy[:, 0] - x) ** 2 + (self._prop_xy[:, 1] - y) ** 2).min() < reach**2
+
+    def _something_ahead(self, reach: float = 15.0) -> bool:
+        """An actor in a ±30° cone within `reach` m, or a red light / stop line just ahead."""
+        o = self.others()
+        v = self.vehicles
+        dx, dy = o.x - v.x[0], o.y - v.y[0]
+        fwd = dx * np.cos(v.yaw[0]) + dy * np.sin(v.yaw[0])
+        lat = -dx * np.sin(v.yaw[0]) + dy * np.cos(v.yaw[0])
+        if np.any((fwd > 0) & (fwd < reach) & (np.abs(lat) < 0.6 * fwd + 1.5) & (o.type != ActorType.STATIC.value)):
+            return True
+        for line in self.stop_lines:
+            if 0 <= line.S - self.S < reach and (line.kind == "stop" or self.light_state(line.junction, line.signal_group) is not LightState.GREEN):
+                return True
+        return False
+
+    def _fire_scripts(self) -> None:
+        v = self.vehicles
+        for sc in self.scripts:
+            if sc.fired:
+                continue
+            if sc.time is not None:
+                due = self.t >= sc.time
+            else:
+                xy = (self.peds.x[sc.row], self.peds.y[sc.row]) if sc.kind == "walk" else (v.x[sc.row], v.y[sc.row])
+                due = np.hypot(xy[0] - v.x[0], xy[1] - v.y[0]) <= sc.ego_distance
+            if not due:
+                continue
+            sc.fired = True
+            if sc.kind == "walk":
+                self.peds.go[sc.row] = True
+            elif sc.kind == "hard_brake" and sc.row in self.traffic.drivers:
+                drv = self.traffic.drivers[sc.row]
+                drv.brake = sc.params["decel"]
+                drv.brake_until = self.t + v.v[sc.row] / sc.params["decel"] + sc.params["hold_s"]
+            elif sc.kind == "cut_in" and sc.row in self.traffic.drivers:
+                self._change_lane(sc.row, sc.params["side"], sc.params["change_length"])
+
+    def _change_lane(self, row: int, side: str, length: float) -> None:
+        drv = self.traffic.drivers[row]
+        r = drv.route
+        lane = self.map.lanes[r.lane_ids[r.piece_at(drv.S)]]
+        target = lane.left if side == "left" else lane.right
+        if target is None:
+            return
+        s_now, _ = lane.frenet(np.array([self.vehicles.x[row], self.vehicles.y[row]]))
+        new = build_route(self.map, [lane.id, target], float(s_now[0]), change_length=length)
+        self.traffic.set_route(row, new, 0.0)
+
+    def _walkers_wait(self) -> None:
+        """Background walkers stop at the kerb until their crosswalk is safe to use."""
+        p, m = self.peds, self.map
+        if not len(p):
+            return
+        upcoming = p.crosswalk_ahead(1.0)
+        current = p.crosswalk_ahead(0.0)
+        for i in np.nonzero(p.loop & (upcoming >= 0) & (current < 0))[0]:
+            cw = m.crosswalks[int(upcoming[i])]
+            p.go[i] = self._crosswalk_clear(cw)
+        p.go[p.loop & ((upcoming < 0) | (current >= 0))] = True
+
+    def _crosswalk_clear(self, cw) -> bool:
+        if cw.signal_group is not None and self.map.junctions[cw.junction].signal is not None:
+            plan = self.map.junctions[cw.junction].signal
+            return plan.state(cw.signal_group, self.t) is LightState.GREEN and plan.time_to_change(self.t) > 6.0
+        v = self.vehicles
+        centre = (cw.a + cw.b) / 2
+        dist = np.hypot(v.x - centre[0], v.y - centre[1])
+        return not np.any(v.active & (dist < 25.0) & (v.v > 0.5))
