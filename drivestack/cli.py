@@ -11,6 +11,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from drivestack import cli_eval
 from drivestack.errors import UserError
 from sim.scenario import ScenarioError
 
@@ -30,7 +31,7 @@ DEFAULT_AGENT = "autopilot"
 @app.command()
 def run(
     scenario: str = typer.Argument(DEFAULT_SCENARIO, help="A shipped scenario's name or a YAML file."),
-    agent: str = typer.Option(DEFAULT_AGENT, "--agent", "-a", help="Who drives: autopilot."),
+    agent: str = typer.Option(DEFAULT_AGENT, "--agent", "-a", help="Who drives: autopilot (the traffic rules, privileged) or expert (planner + controller on ground truth)."),
     seed: int = typer.Option(0, "--seed", "-s", help="Seed for everything random in the episode."),
     out_dir: Optional[Path] = typer.Option(None, "--out", "-o", help="Where to write episode.json \\[default: runs/SCENARIO-AGENT-sSEED]."),
 ) -> None:
@@ -91,6 +92,11 @@ def validate(files: list[Path] = typer.Argument(..., help="Scenario YAML files t
         out.print(f"[green]ok[/] {f}")
 
 
+# batch evaluation: the commands live in drivestack/cli_eval.py
+app.command("eval")(cli_eval.eval_cmd)
+app.command("compare")(cli_eval.compare_cmd)
+
+
 @bench_app.command("sim")
 def bench_sim_cmd(
     scenario: str = typer.Option(DEFAULT_SCENARIO, help="Scenario to step."),
@@ -101,6 +107,60 @@ def bench_sim_cmd(
     from drivestack.bench import bench_sim
 
     _report(bench_sim(scenario, steps), as_json)
+
+
+@bench_app.command("stack")
+def bench_stack_cmd(
+    agent: str = typer.Option("expert", "--agent", "-a", help="Agent to time: expert (or autopilot)."),
+    scenario: str = typer.Option(DEFAULT_SCENARIO, help="Scenario to drive."),
+    seconds: float = typer.Option(60.0, min=1.0, help="Sim time to drive [s]."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+) -> None:
+    """Agent tick time in closed loop (median, p95) with the perception / planning / control split."""
+    from drivestack.bench import bench_stack
+
+    _report(bench_stack(agent, scenario, seconds=seconds), as_json)
+
+
+@bench_app.command("sensors")
+def bench_sensors_cmd(
+    scenario: str = typer.Option(DEFAULT_SCENARIO, help="Scenario to drive (ego on autopilot)."),
+    frames: int = typer.Option(100, min=10, help="Sensor captures to time (10 Hz, so 2 physics steps each)."),
+    seed: int = typer.Option(0, "--seed", "-s"),
+    threads: Optional[int] = typer.Option(None, min=0, help="Ray-casting threads (0: every core) \\[default: $DRIVESTACK_RAY_THREADS or 0]."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+) -> None:
+    """Camera, lidar and radar cost (median ms per frame) and world steps/s with them at 10 Hz."""
+    from drivestack.bench import bench_sensors
+
+    _report(bench_sensors(scenario, frames, seed, threads=threads), as_json)
+
+
+@app.command()
+def render(
+    scenario: str = typer.Argument(DEFAULT_SCENARIO, help="A shipped scenario's name or a YAML file."),
+    seed: int = typer.Option(0, "--seed", "-s", help="Episode seed."),
+    frames: int = typer.Option(3, "--frames", "-k", min=1, help="How many captures to write."),
+    out_dir: Path = typer.Option(Path("renders"), "--out", "-o", help="Folder for the PNGs."),
+    every: float = typer.Option(2.0, "--every", min=0.1, help="Sim seconds between captures."),
+    start: float = typer.Option(0.0, "--start", min=0.0, help="Sim time of the first capture \\[s]."),
+    weather: Optional[str] = typer.Option(None, "--weather", help="Override: day, dusk, night, fog or rain."),
+) -> None:
+    """Drive a scenario on autopilot and write PNGs of what the sensors see: the camera with its
+    2D labels, depth, the semantic mask, lidar from above coloured by class, radar returns, and
+    lidar + radar projected into the camera."""
+    from drivestack.render import render_frames
+    from sim.sensors.weather import WEATHERS
+
+    if weather is not None and weather not in WEATHERS:
+        raise UserError(f"--weather: unknown weather {weather!r}; use one of {', '.join(WEATHERS)}")
+    with Progress(TextColumn("[bold]{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
+                  TimeElapsedColumn(), console=console, transient=True) as bar:
+        task = bar.add_task(f"render {scenario} · seed {seed}", total=frames)
+        paths = render_frames(scenario, seed, frames, out_dir, every, start, weather,
+                              progress=lambda k: bar.update(task, completed=k))
+    for p in paths:
+        out.print(str(p), soft_wrap=True, highlight=False)
 
 
 def _report(result: dict, as_json: bool) -> None:

@@ -11,10 +11,14 @@ import numpy as np
 import yaml
 
 from drivestack.agents import Agent, make_agent
+from drivestack.errors import UserError
 from sim.comfort import comfort_signals, comfort_violations
 from sim.infractions import EventKind
+from sim.metrics.nuplan_score import nuplan_score
+from sim.metrics.summary import episode_terms
 from sim.scenario import Scenario, load_scenario
 from sim.scoring import driving_score, infraction_penalty, route_completion
+from sim.sensors.rig import build_rig
 from sim.types import Control
 from sim.world import AGENT_EVERY, World
 
@@ -37,6 +41,10 @@ def run_episode(scenario: Scenario | str, agent: Agent | str, seed: int,
     wall0 = time.perf_counter()
     world = World(sc, seed, ego_autopilot=getattr(ag, "uses_traffic_manager", False))
     ag.reset(world.route, world.map)
+    try:  # the agent declares its sensors; none (the autopilot) means no rig and no open3d
+        rig = build_rig(ag.sensors(), world)
+    except ValueError as e:
+        raise UserError(f"agent {ag.name!r}: {e}") from None
     control = Control(0.0, 0.0)
     trace: list[tuple[float, float, float, float, float]] = []
     outcome = None
@@ -44,6 +52,8 @@ def run_episode(scenario: Scenario | str, agent: Agent | str, seed: int,
     while outcome is None:
         if world.steps % AGENT_EVERY == 0:
             obs = world.observe()
+            if rig is not None:  # frames at the agent rate, and noisy odometry if declared
+                obs = rig.observe(world, obs)
             control = ag.act(replace(obs, privileged=world) if ag.privileged else obs)
             if on_tick is not None:
                 on_tick(world)
@@ -63,7 +73,9 @@ def _record(world: World, sc: Scenario, agent: str, seed: int, outcome: str, tra
     sig = comfort_signals(trace[:, 0], trace[:, 4], trace[:, 3])
     comfort = comfort_violations(sig)
     collisions = [e for e in events if e.kind.value.startswith("collision")]
-    return {
+    terms = episode_terms(events, c.offroad, c.progress.completion, world.metrics, trace[:, 0], sig["lon_accel"],
+                          comfort, distance)
+    record = {
         "scenario": sc.name,
         "agent": agent,
         "seed": seed,
@@ -71,12 +83,12 @@ def _record(world: World, sc: Scenario, agent: str, seed: int, outcome: str, tra
         "route_completion": round(completion, 6),
         "infraction_penalty": round(penalty, 6),
         "driving_score": round(driving_score(completion, penalty), 4),
-        "collisions": [{"t": e.t, "other_type": e.other_type, "other_id": e.other_id, "at_fault": e.at_fault}
-                       for e in collisions],
+        "collisions": [{"t": e.t, "other_type": e.other_type, "other_id": e.other_id, "at_fault": e.at_fault,
+                        "collision_type": e.detail} for e in collisions],
         "red_light_violations": sum(e.kind is EventKind.RED_LIGHT for e in events),
         "stop_sign_violations": sum(e.kind is EventKind.STOP_SIGN for e in events),
         "offroad_fraction": round(offroad_fraction, 6),
-        "min_ttc_s": None,  # time-to-collision arrives with the scoring issue
+        "min_ttc_s": terms.pop("min_ttc_s"),
         "max_abs_jerk": round(float(np.max(np.abs(sig["jerk"]))) if len(trace) else 0.0, 4),
         "comfort_violations": sum(comfort.values()),
         "comfort": comfort,
@@ -85,11 +97,14 @@ def _record(world: World, sc: Scenario, agent: str, seed: int, outcome: str, tra
         "sim_steps": world.steps,
         "wall_s": round(wall, 3),
         "fallback_steps": 0,  # the MPC's fallback count arrives with the control issue
+        **terms,
         "weather": world.weather,
         "route_length_m": round(world.route.length, 3),
         "events": [{"t": e.t, "kind": e.kind.value, "other_id": e.other_id, "other_type": e.other_type,
                     "at_fault": e.at_fault, "detail": e.detail} for e in events],
     }
+    record["nuplan_score"] = round(nuplan_score(record), 6)
+    return record
 
 
 def write_episode(record: dict, scenario: Scenario, out: Path) -> Path:

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import Enum
+from typing import Callable
 
 import numpy as np
 
 from sim.geometry import box_corners, boxes_overlap
+from sim.metrics.at_fault import CollisionType, classify_collision, is_at_fault
 from sim.types import ActorType, LightState
 
 
@@ -73,10 +75,16 @@ _COLLISION_KIND = {
 
 
 class CollisionCriterion:
-    """Oriented-box overlap of the ego with anything, once per other actor (as CARLA counts)."""
+    """Oriented-box overlap of the ego with anything, once per other actor (as CARLA counts).
 
-    def __init__(self) -> None:
+    Each collision is classified and given its fault by nuPlan's rules (`sim.metrics.at_fault`);
+    `lane_context(x, y, yaw, length, width)` says whether the ego straddles lanes or the road edge,
+    which decides side impacts (without it, side impacts are not the ego's fault).
+    """
+
+    def __init__(self, lane_context: Callable[..., bool] | None = None) -> None:
         self.hit: set[int] = set()
+        self.lane_context = lane_context
 
     def update(self, ego: EgoStep, others: Others) -> list[Event]:
         if len(others.id) == 0:
@@ -94,21 +102,23 @@ class CollisionCriterion:
                 continue
             self.hit.add(oid)
             kind = _COLLISION_KIND[str(others.type[k])]
-            events.append(Event(ego.t, kind, oid, str(others.type[k]), at_fault(ego, others, k)))
+            how = collision_type(ego, others, k)
+            fault = is_at_fault(how, how is CollisionType.ACTIVE_LATERAL and self.lane_context is not None
+                                and self.lane_context(ego.x, ego.y, ego.yaw, ego.length, ego.width))
+            events.append(Event(ego.t, kind, oid, str(others.type[k]), fault, how.value))
         return events
 
 
-def at_fault(ego: EgoStep, others: Others, k: int) -> bool:
-    """nuPlan's rule: a stopped ego struck by another actor from behind is not at fault.
+def collision_type(ego: EgoStep, others: Others, k: int) -> CollisionType:
+    """nuPlan's collision type of the ego with other actor k (see `sim.metrics.at_fault`)."""
+    return classify_collision(ego.x, ego.y, ego.yaw, ego.v, ego.length, ego.width, float(others.x[k]),
+                              float(others.y[k]), float(others.yaw[k]), float(others.length[k]),
+                              float(others.width[k]), float(np.hypot(others.vx[k], others.vy[k])))
 
-    (nuPlan also clears collisions where the other actor rear-ends a moving ego in its lane; the
-    scoring issue extends this.)
-    """
-    if ego.v >= 0.1:
-        return True
-    rel = np.array([others.x[k] - ego.x, others.y[k] - ego.y])
-    behind = rel @ np.array([np.cos(ego.yaw), np.sin(ego.yaw)]) < 0
-    return not behind
+
+def at_fault(ego: EgoStep, others: Others, k: int, between_lanes_or_offroad: bool = False) -> bool:
+    """nuPlan's at-fault rule for a collision of the ego with other actor k."""
+    return is_at_fault(collision_type(ego, others, k), between_lanes_or_offroad)
 
 
 @dataclass(frozen=True)
@@ -162,19 +172,27 @@ class StopSignCriterion:
 
 @dataclass
 class OffroadCriterion:
-    """Distance driven with any corner of the ego outside the drivable area [m]."""
+    """Distance driven with any corner of the ego outside the drivable area [m].
+
+    With `outside_distance` ((N×2) -> distances [m] to the drivable area), it also keeps how far
+    a corner got outside (`max_outside_m`), for nuPlan's drivable-area compliance.
+    """
 
     is_drivable: object  # (N×2) -> bool array
+    outside_distance: object | None = None  # (N×2) -> float array [m], 0 inside
     offroad_m: float = 0.0
     prev_xy: np.ndarray | None = None
     samples: int = 0
     offroad_samples: int = 0
+    max_outside_m: float = 0.0
 
     def update(self, ego: EgoStep) -> None:
         c, s, hl, hw = np.cos(ego.yaw), np.sin(ego.yaw), ego.length / 2, ego.width / 2
         corners = np.array([[ego.x + hl * c - hw * s, ego.y + hl * s + hw * c], [ego.x - hl * c - hw * s, ego.y - hl * s + hw * c],
                             [ego.x - hl * c + hw * s, ego.y - hl * s - hw * c], [ego.x + hl * c + hw * s, ego.y + hl * s - hw * c]])
         off = not bool(np.all(self.is_drivable(corners)))
+        if off and self.outside_distance is not None:
+            self.max_outside_m = max(self.max_outside_m, float(np.max(self.outside_distance(corners))))
         xy = np.array([ego.x, ego.y])
         if self.prev_xy is not None and off:
             self.offroad_m += float(np.linalg.norm(xy - self.prev_xy))

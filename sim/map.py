@@ -130,7 +130,7 @@ class Junction:
     connectors: list[str] = field(default_factory=list)
     signal: SignalPlan | None = None
     polygon: shapely.Polygon | None = None
-    # conflicts[c] = {c2: (s on c, s on c2)}: where c first comes within a lane width of c2
+    # conflicts[c] = {c2: (s on c, s on c2)}: where c first comes within about a lane width of c2
     conflicts: dict[str, dict[str, tuple[float, float]]] = field(default_factory=dict)
 
 

@@ -100,7 +100,9 @@ def build_network(
     w, half = style.lane_width, style.half_road
     r_box = half + 1.0
     has_cw = {k: crosswalks and len(nbrs[k]) >= 3 for k in nodes}
-    r_stop = {k: (r_box + (CROSSWALK_WIDTH + 1.0 if has_cw[k] else 0.0)) if is_junction[k] else 0.0 for k in nodes}
+    # every junction sets its stop lines back by a crosswalk's width, crosswalk or not, so that
+    # connectors are wide enough for a car to turn (a right turn's radius is about r_stop − half)
+    r_stop = {k: r_box + CROSSWALK_WIDTH + 1.0 if is_junction[k] else 0.0 for k in nodes}
 
     lanes: dict[str, Lane] = {}
     for a, b in edges:
@@ -170,10 +172,11 @@ def build_network(
                 }[turn]
                 for ki, ko in pairs:
                     lin, lout = lanes[f"{n_in}>{j}.{ki}"], lanes[f"{j}>{n_out}.{ko}"]
+                    # curve from stop line to stop line: a right turn inside the box alone would
+                    # be tighter than a car can turn
+                    # (1 m straight at each end keeps the headings continuous with the lanes)
                     a, b = lin.centerline[-1], lout.centerline[0]
-                    a2 = a + d_in * (r_stop[j] - r_box)
-                    b2 = b - d_out * (r_stop[j] - r_box)
-                    curve = _bezier(a2, d_in, b2, d_out)
+                    curve = _bezier(a + d_in, d_in, b - d_out, d_out)
                     cid = f"{j}:{lin.id}->{lout.id}"
                     lanes[cid] = Lane(id=cid, centerline=_polyline([a, *curve, b], 0.5), width=w,
                                       speed_limit=style.speed_limit, successors=[lout.id],
@@ -182,7 +185,9 @@ def build_network(
                     junction.connectors.append(cid)
         lines = [shapely.LineString(lanes[cid].centerline) for cid in junction.connectors]
         junction.polygon = shapely.convex_hull(shapely.MultiLineString(lines)).buffer(w / 2)
-        junction.conflicts = _conflicts([lanes[cid] for cid in junction.connectors], 0.9 * w)
+        # cars crossing at right angles touch when their paths come within a half-length plus a
+        # half-width (≈3.25 m); parallel neighbours are a lane width apart and never conflict
+        junction.conflicts = _conflicts([lanes[cid] for cid in junction.connectors], w - 0.15)
         junctions.append(junction)
         if has_cw[j]:
             order = np.argsort([np.arctan2(d[1], d[0]) for d in dirs])

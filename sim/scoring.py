@@ -18,7 +18,7 @@ PENALTIES: dict[EventKind, float] = {
 
 def infraction_penalty(events: list[Event], table: dict[EventKind, float] = PENALTIES) -> float:
     """Product of the coefficients of the penalised events; collisions count only when at fault."""
-    return math.prod(table[e.kind] for e in events if e.kind in table and e.at_fault)
+    return math.prod((table[e.kind] for e in events if e.kind in table and e.at_fault), start=1.0)
 
 
 def route_completion(progress: float, offroad_fraction: float) -> float:

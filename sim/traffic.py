@@ -39,6 +39,7 @@ class DriverParams:
     stop_speed: float = 0.1  # a full stop, as CARLA's stop-sign test [m/s]
     lookahead: float = 80.0  # leader search range [m]
     runner_decel: float = 4.5  # braking a driver facing red needs beyond which it will not stop [m/s²]
+    stale_wait: float = 10.0  # at an all-way stop, stop deferring to a waiting ego after this [s]
 
 
 @dataclass
@@ -74,6 +75,7 @@ class TrafficManager:
         self._near_line_from = np.array([
             0.0 if m.lanes[lid].junction else (m.lanes[lid].length - 60.0 if any(
                 m.lanes[c].junction for c in m.lanes[lid].successors) else np.inf) for lid in m.lane_ids])
+        self._left_stop: set[int] = set()  # vehicles near an all-way stop line that have stopped there
         # approach lanes of all-way stops: lane index → (junction, lane length)
         self._allway_lanes = {m.lane_index[m.lanes[c].entry]: (j.id, m.lanes[m.lanes[c].entry].length)
                               for j in m.junctions.values() if j.kind == "allway_stop" for c in j.connectors}
@@ -234,6 +236,17 @@ class TrafficManager:
         actor, lane, s, along, ohalf = self.occupancy()
         dist = self.offsets[:, lane] + s[None, :] - S[:, None]  # centre-to-centre along the route
         valid = (dist > 0) & (dist < self.p.lookahead) & (actor[None, :] != rows[:, None])
+        # two holders of reservations in one junction have conflict-free paths by construction:
+        # near misses of their lane corridors must not make them wait for each other
+        if len(self.reservations) > 1:
+            pos = {int(r): i for i, r in enumerate(rows)}
+            held = list(self.reservations.items())
+            for c, row in held:
+                if row not in pos:
+                    continue
+                others = [r2 for c2, r2 in held if r2 != row and self._compatible(c, c2)]
+                if others:
+                    valid[pos[row]] &= ~np.isin(actor, others)
         gap_all = np.where(valid, dist - half[:, None] - ohalf[None, :], np.inf)
         k = np.argmin(gap_all, axis=1)
         gap = gap_all[np.arange(len(rows)), k]
@@ -381,8 +394,11 @@ class TrafficManager:
             for a, si, vi in by_lane.get(li, ()):
                 if si > length - 5.0:
                     here.setdefault(jid, set()).add(a)
-                    if a not in self.drivers and a not in self.waiting[jid] and abs(vi) < self.p.stop_speed:
-                        self.waiting[jid][a] = (t, None)
+                    if abs(vi) < self.p.stop_speed:
+                        self._left_stop.add(a)  # it has stopped here: moving on means entering
+                        if a not in self.drivers and a not in self.waiting[jid]:
+                            self.waiting[jid][a] = (t, None)
+        self._left_stop &= set().union(*here.values()) if here else set()
         for jid, waiting in self.waiting.items():
             for a in list(waiting):
                 managed = a in self.drivers
@@ -405,11 +421,18 @@ class TrafficManager:
         if self._threat(row, c, by_lane, yield_to_priority=True) is not None:
             return False
         if junction.kind == "allway_stop":
+            # someone pulling away from a conflicting stop line is entering: let it
+            for c2 in junction.conflicts[c]:
+                entry2 = m.lanes[m.lanes[c2].entry]
+                for a, si, vi in by_lane.get(m.lane_index[entry2.id], []):
+                    if a != row and si > entry2.length - 6.0 and vi > 0.3 and a in self._left_stop:
+                        return False
             mine = self.waiting[junction.id].get(row, (self.t, c))[0]
             for a, (t_arr, c_other) in self.waiting[junction.id].items():
                 if a == row or t_arr >= mine:
                     continue
-                unmanaged_stale = c_other is None and self.t - t_arr > 5.0
+                # an unmanaged driver (the ego) that never goes must not block the junction forever
+                unmanaged_stale = c_other is None and self.t - t_arr > self.p.stale_wait
                 if not unmanaged_stale and (c_other is None or c_other in junction.conflicts[c]):
                     return False
         self._reserve(row, d, c)
@@ -461,6 +484,12 @@ class TrafficManager:
                         first = s_c
                         break
         return first
+
+    def _compatible(self, c: str, c2: str) -> bool:
+        """Connectors of one junction whose paths never meet: no conflict, no shared entry or exit."""
+        a, b = self.m.lanes[c], self.m.lanes[c2]
+        return (a.junction == b.junction and c2 not in self.m.junctions[a.junction].conflicts[c]
+                and a.entry != b.entry and a.successors != b.successors)
 
     def _reserve(self, row: int, d: Driver, c: str) -> None:
         if d.reserved and d.reserved != c:

@@ -106,3 +106,36 @@ class Observation:
     command: Command  # the route command at the next junction
     sensors: dict[str, Any] = field(default_factory=dict)
     privileged: Any | None = None
+
+
+@dataclass(frozen=True)
+class Trajectory:
+    """A time-stamped reference for the controller, in the world frame.
+
+    All arrays have the same length; t starts at the planning time.
+    """
+
+    t: np.ndarray  # [s]
+    x: np.ndarray  # [m]
+    y: np.ndarray  # [m]
+    yaw: np.ndarray  # [rad]
+    v: np.ndarray  # [m/s]
+    a: np.ndarray  # [m/s²]
+    curvature: np.ndarray  # [1/m]
+
+    def __len__(self) -> int:
+        return len(self.t)
+
+    def at(self, t: float) -> tuple[float, float, float, float, float]:
+        """(x, y, yaw, v, a) interpolated at time t [s]."""
+        return tuple(float(np.interp(t, self.t, arr)) for arr in (self.x, self.y, np.unwrap(self.yaw), self.v, self.a))
+
+
+@dataclass(frozen=True)
+class StopLineState:
+    """A controlled stop line on the ego's route, as the stack perceives it."""
+
+    S: float  # route arc length of the line [m]
+    kind: str  # "light" | "stop"
+    state: LightState | None  # None for stop signs, or a light not (yet) seen
+    junction: str

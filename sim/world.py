@@ -20,17 +20,23 @@ from sim.infractions import (
     ProgressCriterion, RedLightCriterion, StopLine, StopSignCriterion,
 )
 from sim.map import RoadMap
+from sim.metrics.at_fault import LaneContext
+from sim.metrics.drivable_area import outside_distance
+from sim.metrics.step import StepMetrics
 from sim.route import Route, build_route, route_through
 from sim.scenario import (
     CutIn, HardBrake, ParkedActor, PedestrianActor, Place, RedLightRunner, Scenario, ScenarioError, Trigger,
     VehicleActor, sample, sample_int,
 )
 from sim.traffic import Driver, TrafficManager
-from sim.types import ActorType, Command, Control, EgoOdometry, LightState, Observation, VehicleState
+from sim.types import (
+    ActorType, Command, Control, EgoOdometry, LightState, ObjectState, Observation, StopLineState, VehicleState,
+)
 from sim.vehicle_model import VehicleParams, step as bicycle_step
 
 DT = 0.05  # physics step [s]
 AGENT_EVERY = 2  # agents and traffic run every 2 physics steps (10 Hz)
+PED_MAX_PAUSE = 3.0  # longest a walker waits for a standing car in its way [s]
 EGO_PARAMS = VehicleParams()
 CAR_SIZES = np.array([[4.2, 1.8], [4.6, 1.9], [4.9, 2.0], [5.2, 2.1]])  # compact, sedan, SUV, van [m]
 
@@ -139,6 +145,8 @@ class World:
         # no two boxes can touch with centres farther apart than the sum of their half-diagonals
         self._reach = float(np.hypot(self.vehicles.length, self.vehicles.width).max()) + 0.5
         self._others: tuple[int, Others] | None = None
+        self._ped_blocked = np.zeros(len(self.peds), dtype=bool)
+        self._ped_paused = np.zeros(len(self.peds))  # how long each walker has been held by a car [s]
         self._others_static: tuple[bytes, dict] | None = None
         self._init_criteria()
         self.S, self.d = self.route.project(np.array([self.vehicles.x[0], self.vehicles.y[0]]), hint=0.0)
@@ -214,8 +222,10 @@ class World:
                 lines.append(StopLine(float(r.piece_start[k]), entry.control, lane.junction, entry.signal_group))
         self.stop_lines = lines
         self.criteria = Criteria(
-            CollisionCriterion(), RedLightCriterion(lines, self.light_state), StopSignCriterion(lines),
-            OffroadCriterion(m.is_drivable), ProgressCriterion(r.length), BlockedCriterion(self.scenario.blocked_s))
+            CollisionCriterion(LaneContext(m)), RedLightCriterion(lines, self.light_state), StopSignCriterion(lines),
+            OffroadCriterion(m.is_drivable, outside_distance(m)), ProgressCriterion(r.length),
+            BlockedCriterion(self.scenario.blocked_s))
+        self.metrics = StepMetrics.for_route(m, r, DT * AGENT_EVERY)  # nuPlan terms at the agent rate
 
     # ---- queries ---------------------------------------------------------------------------
     def light_state(self, junction: str, group: int | None, t: float | None = None) -> LightState:
@@ -270,6 +280,27 @@ class World:
         """The traffic manager's command for the ego (only meaningful with ego_autopilot)."""
         return Control(float(self.vehicles.cmd_steer[0]), float(self.vehicles.cmd_accel[0]))
 
+    def ground_truth_objects(self) -> list[ObjectState]:
+        """Every active vehicle (but the ego) and pedestrian as the planner's object type.
+
+        For privileged agents only: the runner hands them the world.
+        """
+        v, p = self.vehicles, self.peds
+        out = [ObjectState(int(v.id[i]), ActorType.VEHICLE, float(v.x[i]), float(v.y[i]), float(v.yaw[i]),
+                           float(v.v[i] * np.cos(v.yaw[i])), float(v.v[i] * np.sin(v.yaw[i])),
+                           float(v.length[i]), float(v.width[i]))
+               for i in np.nonzero(v.active)[0] if i != 0]
+        out += [ObjectState(int(p.id[i]), ActorType.PEDESTRIAN, float(p.x[i]), float(p.y[i]), float(p.yaw[i]),
+                            float(p.v[i] * np.cos(p.yaw[i])), float(p.v[i] * np.sin(p.yaw[i])),
+                            float(p.length[i]), float(p.width[i])) for i in range(len(p))]
+        return out
+
+    def stop_line_states(self) -> list[StopLineState]:
+        """The controlled stop lines on the ego's route with their true light states."""
+        return [StopLineState(line.S, line.kind,
+                              self.light_state(line.junction, line.signal_group) if line.kind == "light" else None,
+                              line.junction) for line in self.stop_lines]
+
     # ---- the tick ------------------------------------------------------------------------------
     def step(self, control: Control | None = None) -> list[Event]:
         """Advance one physics step with the ego's control; return this step's events."""
@@ -281,7 +312,7 @@ class World:
             v.x, v.y, v.yaw, v.v, v.steer, v.accel, v.cmd_steer, v.cmd_accel, EGO_PARAMS, DT)
         p = self.peds
         if len(p):
-            p.v = np.where(p.go, p.speed, 0.0)
+            p.v = np.where(p.go & ~self._ped_blocked, p.speed, 0.0)
             p.s = p.s + p.v * DT
             p.update_pose()
         self.t = round(self.t + DT, 9)
@@ -306,6 +337,7 @@ class World:
         events += c.red_light.update(ego) + c.stop_sign.update(ego) + c.progress.update(ego)
         if self.steps % AGENT_EVERY == 0:
             c.offroad.update(ego)
+            self.metrics.update(ego, self.others())
             events += c.blocked.update(ego, self._something_ahead())
         if self.t >= self.scenario.duration_s - 1e-9:
             events.append(Event(self.t, EventKind.TIMEOUT))
@@ -382,6 +414,23 @@ class World:
             cw = m.crosswalks[int(upcoming[i])]
             p.go[i] = self._crosswalk_clear(cw)
         p.go[p.loop & ((upcoming < 0) | (current >= 0))] = True
+        blocked, by_moving = self._walking_into_a_car()
+        # a walker waits for a moving car as long as it takes, for a standing one at most
+        # PED_MAX_PAUSE: then it steps around it (a car and walkers waiting for each other
+        # would otherwise wait forever)
+        self._ped_paused = np.where(blocked, self._ped_paused + AGENT_EVERY * DT, 0.0)
+        self._ped_blocked = blocked & (by_moving | (self._ped_paused < PED_MAX_PAUSE))
+
+    def _walking_into_a_car(self, probe: float = 0.9, clearance: float = 0.3) -> tuple[np.ndarray, np.ndarray]:
+        """Walkers whose next step would be inside a car's body, and whether that car is moving."""
+        p, v = self.peds, self.vehicles
+        px = p.x + probe * np.cos(p.yaw)
+        py = p.y + probe * np.sin(p.yaw)
+        act = np.nonzero(v.active)[0]
+        dx, dy = px[:, None] - v.x[act], py[:, None] - v.y[act]
+        c, s = np.cos(v.yaw[act]), np.sin(v.yaw[act])
+        inside = (np.abs(dx * c + dy * s) < v.length[act] / 2 + clearance) & (np.abs(-dx * s + dy * c) < v.width[act] / 2 + clearance)
+        return inside.any(axis=1), (inside & (v.v[act] > 0.2)).any(axis=1)
 
     def _crosswalk_clear(self, cw) -> bool:
         if cw.signal_group is not None and self.map.junctions[cw.junction].signal is not None:

@@ -4,13 +4,18 @@ from __future__ import annotations
 import difflib
 
 from drivestack.agents.autopilot import AutopilotAgent
+from drivestack.agents.expert import ExpertAgent
 from drivestack.agents.base import Agent
+from drivestack.agents.spec import agent_class, is_spec
 from drivestack.errors import UserError
 
-AGENTS: dict[str, type] = {"autopilot": AutopilotAgent}
+AGENTS: dict[str, type] = {"autopilot": AutopilotAgent, "expert": ExpertAgent}
 
 
 def make_agent(name: str) -> Agent:
+    """A registered agent by name, or any class named `module:Class` / `file.py:Class` (agents/spec.py)."""
+    if is_spec(name):
+        return agent_class(name)()
     if name not in AGENTS:
         close = difflib.get_close_matches(name, list(AGENTS), n=1)
         hint = f"did you mean `{close[0]}`? " if close else ""

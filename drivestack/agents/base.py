@@ -5,6 +5,7 @@ from typing import Protocol, runtime_checkable
 
 from sim.map import RoadMap
 from sim.route import Route
+from sim.sensors.specs import SensorSpec
 from sim.types import Control, Observation
 
 
@@ -16,8 +17,10 @@ class Agent(Protocol):
     # An agent driven by the simulator's own traffic manager (the autopilot).
     uses_traffic_manager: bool
 
-    def sensors(self) -> list[dict]:
-        """The sensor rig this agent needs; the runner builds and checks it."""
+    def sensors(self) -> list[SensorSpec]:
+        """The sensor rig this agent needs (CameraSpec, LidarSpec, RadarSpec, OdometrySpec from
+        sim.sensors.specs); the runner builds and checks it and puts the frames, keyed by sensor
+        name, in `Observation.sensors` every agent tick. An empty list: no sensors, no cost."""
         ...
 
     def reset(self, route: Route, road_map: RoadMap) -> None:

@@ -46,8 +46,12 @@ def test_collision_kinds_and_once_per_actor():
     assert sorted((e.other_id, e.kind) for e in events) == [
         (7, EventKind.COLLISION_VEHICLE), (8, EventKind.COLLISION_PEDESTRIAN), (9, EventKind.COLLISION_STATIC)]
     for e in events:
-        assert e.t == 1.0 and e.at_fault is True
+        assert e.t == 1.0
         assert e.other_type == {7: "vehicle", 8: "pedestrian", 9: "static"}[e.other_id]
+    # nuPlan's fault rules: the ego's front hits the car (at fault), the walker steps into its side
+    # while it keeps its lane (not at fault), the pole stands still (at fault)
+    assert {e.other_id: (e.detail, e.at_fault) for e in events} == {
+        7: ("active_front", True), 8: ("active_lateral", False), 9: ("stopped_track", True)}
     # still overlapping on the next steps: no new events
     assert crit.update(ego(t=1.05), scene) == []
     assert crit.update(ego(t=1.10, x=0.1), scene) == []
@@ -78,9 +82,9 @@ def test_collision_with_a_rotated_box():
     "ego_v, other_x, at_fault",
     [
         (0.0, -4.4, False),  # stopped ego, rear-ended: not at fault
-        (0.05, -4.4, False),  # below 0.1 m/s counts as stopped
-        (0.0, 4.4, True),  # stopped ego, the other car is in front: at fault
-        (3.0, -4.4, True),  # moving ego hit from behind: at fault (for now)
+        (0.05, -4.4, False),  # up to 0.05 m/s counts as stopped (nuPlan)
+        (0.0, 4.4, False),  # stopped ego, something moves into its front: not at fault (nuPlan)
+        (3.0, -4.4, False),  # moving ego hit from behind: not at fault (nuPlan's active rear)
         (3.0, 4.4, True),  # moving ego runs into a car: at fault
     ],
 )
@@ -96,9 +100,9 @@ def test_rear_ended_with_the_ego_facing_another_way():
     crit = CollisionCriterion()
     events = crit.update(ego(yaw=np.pi / 2, v=0.0), others((5, VEH, 0.0, -4.4, np.pi / 2, 4.6, 1.9, 6.0)))
     assert [e.at_fault for e in events] == [False]
-    crit = CollisionCriterion()  # and from the north it is the ego's front
-    events = crit.update(ego(yaw=np.pi / 2, v=0.0), others((5, VEH, 0.0, 4.4, -np.pi / 2, 4.6, 1.9, 6.0)))
-    assert [e.at_fault for e in events] == [True]
+    crit = CollisionCriterion()  # moving north into a car that comes from the north: its front, at fault
+    events = crit.update(ego(yaw=np.pi / 2, v=2.0), others((5, VEH, 0.0, 4.4, -np.pi / 2, 4.6, 1.9, 6.0)))
+    assert [(e.detail, e.at_fault) for e in events] == [("active_front", True)]
 
 
 # ---- off-road ------------------------------------------------------------------------------------

@@ -1,0 +1,248 @@
+"""The behaviour layer: a small explicit state machine that turns the scene into a goal.
+
+States: lane follow, follow lead, stop for red or yellow, stop sign (stop, wait by right of way,
+go), yield to a pedestrian, yield on an unprotected left, nudge around a parked car, emergency
+stop (set by the planner when nothing is safe). The state is logged every tick.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum
+
+import numpy as np
+
+from planning.lattice import Goal
+from planning.prediction import Prediction
+from sim.map import RoadMap
+from sim.route import Route
+from sim.types import ActorType, Command, LightState, ObjectState, StopLineState, VehicleState
+
+
+class State(str, Enum):
+    LANE_FOLLOW = "lane_follow"
+    FOLLOW_LEAD = "follow_lead"
+    STOP_LIGHT = "stop_light"
+    STOP_SIGN = "stop_sign"
+    WAIT_STOP_SIGN = "wait_stop_sign"
+    YIELD_PEDESTRIAN = "yield_pedestrian"
+    YIELD_LEFT_TURN = "yield_left_turn"
+    NUDGE = "nudge"
+    EMERGENCY_STOP = "emergency_stop"
+
+
+@dataclass(frozen=True)
+class BehaviourParams:
+    lookahead: float = 80.0  # stop lines and leads this far ahead count [m]
+    comfort_decel: float = 3.0  # braking for yellow, "able to stop" [m/s²]
+    max_lat_accel: float = 2.0  # curve speed [m/s²]
+    corridor: float = 1.7  # half-width of the path that an object must enter to matter [m]
+    ped_corridor: float = 1.8  # the same for pedestrians (half the car's width and 0.85 m) [m]
+    ped_horizon: float = 3.0  # pedestrians' predicted positions this far ahead count [s]
+    ped_stop_gap: float = 3.0  # stop this far short of a pedestrian's crossing [m]
+    gap_acceptance: float = 5.0  # time gap to cross oncoming or priority traffic [s]
+    full_stop: float = 0.1  # [m/s], as CARLA's stop-sign test
+    stop_zone: float = 3.0  # a full stop counts within this of the line [m]
+    max_wait: float = 6.0  # at an all-way stop, stop deferring to others after waiting this long [s]
+
+
+@dataclass
+class Decision:
+    state: State
+    goal: Goal
+    lead_id: int | None = None
+
+
+@dataclass
+class _StopMemory:
+    stopped_at: float | None = None
+    cleared: bool = False
+
+
+@dataclass
+class BehaviourLayer:
+    road_map: RoadMap
+    route: Route
+    length: float = 4.6  # ego length [m]
+    params: BehaviourParams = BehaviourParams()
+    _stops: dict[float, _StopMemory] = field(default_factory=dict)
+    _yellow_go: set[float] = field(default_factory=set)
+    _waiting_since: dict[int, float] = field(default_factory=dict)  # other vehicles' first standstill [s]
+
+    def decide(self, t: float, ego: VehicleState, S: float, objects: list[ObjectState], pred: Prediction,
+               stop_lines: list[StopLineState]) -> Decision:
+        p, r = self.params, self.route
+        half = self.length / 2
+        front = S + half
+        target = self._target_speed(S)
+        stops: list[tuple[float, State]] = [(r.length + half - 1.0, State.LANE_FOLLOW)]  # the goal
+        self._track_waiting(t, objects)
+
+        for line in stop_lines:
+            if line.S < front - 0.5 or line.S - front > p.lookahead:
+                continue
+            dist = line.S - front
+            if line.kind == "light":
+                if line.state in (LightState.RED, None):
+                    stops.append((line.S, State.STOP_LIGHT))
+                elif line.state is LightState.YELLOW:
+                    if line.S not in self._yellow_go and ego.v**2 / (2 * p.comfort_decel) < dist:
+                        stops.append((line.S, State.STOP_LIGHT))
+                    else:
+                        self._yellow_go.add(line.S)
+                elif self._left_turn_after(line.S) and self._oncoming_within_gap(line, objects):
+                    stops.append((line.S, State.YIELD_LEFT_TURN))
+            else:
+                mem = self._stops.setdefault(line.S, _StopMemory())
+                if mem.cleared:
+                    continue
+                if mem.stopped_at is None and ego.v < p.full_stop and dist < p.stop_zone:
+                    mem.stopped_at = t
+                if mem.stopped_at is None:
+                    stops.append((line.S, State.STOP_SIGN))
+                elif self._stop_sign_clear(t, line, mem.stopped_at, objects):
+                    mem.cleared = True
+                else:
+                    stops.append((line.S, State.WAIT_STOP_SIGN))
+            break  # only the nearest stop line governs
+
+        ped_stop = self._pedestrian_stop(S, pred)
+        if ped_stop is not None:
+            stops.append((ped_stop, State.YIELD_PEDESTRIAN))
+
+        stop_at, state = min(stops, key=lambda x: x[0])
+        if state is State.LANE_FOLLOW and stop_at - front > 30.0:
+            stop_at = None if stop_at - front > 3 * max(ego.v, 5.0) ** 2 / (2 * p.comfort_decel) + 10 else stop_at
+        lead = self._lead(S, objects)
+        goal = Goal(target_speed=target, stop_at=stop_at)
+        lead_id = None
+        if lead is not None:
+            obj, s_rear, static = lead
+            if static:
+                goal = Goal(target, stop_at, allow_offset=True, hold_at=s_rear - 3.0)
+                state = State.NUDGE if state is State.LANE_FOLLOW else state
+            else:
+                goal = Goal(target, stop_at, lead_s=s_rear, lead_speed=float(np.hypot(obj.vx, obj.vy)))
+                state = State.FOLLOW_LEAD if state is State.LANE_FOLLOW else state
+            lead_id = obj.id
+        return Decision(state, goal, lead_id)
+
+    # ---- pieces ------------------------------------------------------------------------------
+    def _target_speed(self, S: float) -> float:
+        r, p = self.route, self.params
+        ahead = np.linspace(S, S + 35.0, 15)
+        kappa = np.abs(np.interp(ahead, r.s, r.curvature))
+        limit = float(np.interp(S, r.s, r.speed_limit))
+        cap = np.sqrt(p.max_lat_accel / np.maximum(kappa, 1e-4))
+        # brake comfortably for the tightest curve ahead
+        reach = np.sqrt(cap**2 + 2 * p.comfort_decel * np.maximum(ahead - S - 3.0, 0.0))
+        return float(min(limit, reach.min()))
+
+    def _left_turn_after(self, S_line: float) -> bool:
+        k = self.route.piece_at(S_line + 0.5)
+        return self.route.command_at(S_line + 0.5) is Command.LEFT and self.road_map.lanes[self.route.lane_ids[k]].junction is not None
+
+    def _junction_after(self, S_line: float):
+        lane = self.road_map.lanes[self.route.lane_ids[self.route.piece_at(S_line + 0.5)]]
+        return self.road_map.junctions.get(lane.junction) if lane.junction else None
+
+    def _oncoming_within_gap(self, line: StopLineState, objects: list[ObjectState]) -> bool:
+        """Oncoming vehicles that would reach the junction within the accepted gap."""
+        j = self._junction_after(line.S)
+        if j is None:
+            return False
+        h = float(np.interp(line.S, self.route.s, self.route.heading))
+        fwd = np.array([np.cos(h), np.sin(h)])
+        for o in objects:
+            if o.type is not ActorType.VEHICLE:
+                continue
+            v = np.array([o.vx, o.vy])
+            rel = j.center - np.array([o.x, o.y])
+            dist = float(np.linalg.norm(rel))
+            opposite = float(np.array([np.cos(o.yaw), np.sin(o.yaw)]) @ fwd) < -0.7
+            closing = float(v @ rel) > 0
+            if opposite and closing and dist < 70 and dist / max(float(np.linalg.norm(v)), 0.5) < self.params.gap_acceptance:
+                return True
+        return False
+
+    def _track_waiting(self, t: float, objects: list[ObjectState]) -> None:
+        seen = set()
+        for o in objects:
+            if o.type is ActorType.VEHICLE and np.hypot(o.vx, o.vy) < 0.3:
+                self._waiting_since.setdefault(o.id, t)
+                seen.add(o.id)
+        for oid in [k for k in self._waiting_since if k not in seen]:
+            del self._waiting_since[oid]
+
+    def _stop_sign_clear(self, t: float, line: StopLineState, stopped_at: float, objects: list[ObjectState]) -> bool:
+        """After a full stop: go when the junction is empty, no one who arrived earlier is waiting
+        (all-way stop), and no priority traffic is within the accepted gap (two-way stop)."""
+        j = self._junction_after(line.S)
+        if j is None:
+            return True
+        reach = max(float(np.max(np.linalg.norm(np.asarray(j.polygon.exterior.coords) - j.center, axis=1))), 8.0)
+        for o in objects:
+            if o.type is not ActorType.VEHICLE:
+                continue
+            pos = np.array([o.x, o.y])
+            dist = float(np.linalg.norm(pos - j.center))
+            speed = float(np.hypot(o.vx, o.vy))
+            if dist < reach - 1.0 and speed > 0.3:
+                return False  # someone is crossing
+            toward = float(np.array([o.vx, o.vy]) @ (j.center - pos)) > 0
+            if j.kind == "allway_stop":
+                since = self._waiting_since.get(o.id)
+                heading_in = float(np.array([np.cos(o.yaw), np.sin(o.yaw)]) @ (j.center - pos)) > 0
+                if since is not None and since < stopped_at and dist < reach + 8.0 and heading_in and t - stopped_at < self.params.max_wait:
+                    return False  # arrived first
+                if toward and dist < reach + 6.0 and speed > 2.0:
+                    return False  # about to enter without stopping: let it
+            elif toward and speed > 0.5 and (dist - reach) / speed < self.params.gap_acceptance and dist < 80:
+                return False  # priority traffic coming
+        return True
+
+    def _pedestrian_stop(self, S: float, pred: Prediction) -> float | None:
+        """Route S to stop the front bumper at, short of where a pedestrian is or will be in our path."""
+        peds = [i for i, ty in enumerate(pred.types) if ty is ActorType.PEDESTRIAN]
+        if not peds:
+            return None
+        r, p = self.route, self.params
+        lo = np.searchsorted(r.s, S)
+        hi = np.searchsorted(r.s, S + 50.0)
+        path = r.points[lo:hi:2]
+        if len(path) == 0:
+            return None
+        path_s = r.s[lo:hi:2]
+        best = None
+        front = S + self.length / 2
+        k = pred.t <= p.ped_horizon + 1e-9
+        for i in peds:
+            pts = np.stack([pred.x[i, k][::5], pred.y[i, k][::5]], -1)  # every 0.5 s
+            d = np.linalg.norm(pts[:, None, :] - path[None, :, :], axis=-1)
+            inside = d < p.ped_corridor + pred.margin[i, k][::5, None]
+            if not inside.any():
+                continue
+            s_cross = float(path_s[np.argmax(inside.any(axis=0))])
+            if s_cross < S - self.length / 2:
+                continue  # behind us
+            # short of the crossing; if we have already crept past that point, hold where we are
+            stop = max(s_cross - p.ped_stop_gap, front) if s_cross > front else front
+            best = stop if best is None else min(best, stop)
+        return best
+
+    def _lead(self, S: float, objects: list[ObjectState]):
+        """The nearest vehicle in our path ahead: (object, route S of its rear, is it standing still)."""
+        r, p = self.route, self.params
+        best = None
+        for o in objects:
+            if o.type is not ActorType.VEHICLE:
+                continue
+            s_o, d_o = r.project(np.array([o.x, o.y]), hint=S + 20.0, window=70.0)
+            if not (S < s_o < S + p.lookahead) or abs(d_o) > p.corridor + o.width / 2 - 0.2:
+                continue
+            h = float(np.interp(s_o, r.s, r.heading))
+            if np.cos(o.yaw - h) < 0.5:
+                continue  # crossing or oncoming: prediction and the lattice's checks handle it
+            s_rear = s_o - o.length / 2
+            if best is None or s_rear < best[1]:
+                best = (o, s_rear, bool(np.hypot(o.vx, o.vy) < 0.2 and abs(d_o) > 0.6))
+        return best

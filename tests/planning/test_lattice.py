@@ -1,0 +1,149 @@
+"""The lattice's collision check, its choice around a crossing obstacle, and the emergency stop."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from planning.lattice import Goal, LatticeParams, LatticePlanner, collides
+from planning.planner import Planner, PlannerInput
+from planning.behaviour import State
+from planning.prediction import Prediction, predict
+from sim.map_builders import RoadStyle, straight
+from sim.route import build_route
+from sim.types import ActorType, ObjectState, Trajectory, VehicleState
+
+P = LatticeParams()
+T = np.arange(0.0, P.horizon + 1e-9, P.dt)
+L, W = 4.6, 1.9  # ego [m]
+
+
+def straight_traj(x0=0.0, y=0.0, v=10.0) -> Trajectory:
+    x = x0 + v * T
+    n = len(T)
+    return Trajectory(T.copy(), x, np.full(n, y), np.zeros(n), np.full(n, v), np.zeros(n), np.zeros(n))
+
+
+def one_vehicle(x, y, yaw, speed, length=4.6, width=1.9) -> Prediction:
+    """A hand-made prediction of one vehicle; x, y are (M,) arrays over T."""
+    n = len(T)
+    return Prediction(T, np.array([7]), (ActorType.VEHICLE,), np.asarray(x, float)[None], np.asarray(y, float)[None],
+                      np.full((1, n), yaw), np.array([length]), np.array([width]), np.array([speed]),
+                      np.zeros((1, n)))
+
+
+# ---- collides() ---------------------------------------------------------------------------------
+def test_crossing_vehicle_at_the_same_time_collides():
+    ego = straight_traj()  # reaches x = 30 at t = 3 s
+    crossing = one_vehicle(np.full(len(T), 30.0), -30.0 + 10.0 * T, np.pi / 2, 10.0)  # reaches y = 0 at t = 3 s
+    assert collides(ego, crossing, L, W, P.vehicle_margin)
+
+
+@pytest.mark.parametrize("t_cross", [1.0, 5.0])  # through the crossing point 2 s before / after the ego
+def test_crossing_vehicle_offset_in_time_does_not_collide(t_cross):
+    ego = straight_traj()
+    crossing = one_vehicle(np.full(len(T), 30.0), 10.0 * (T - t_cross), np.pi / 2, 10.0)
+    assert not collides(ego, crossing, L, W, P.vehicle_margin)
+
+
+def test_collision_check_uses_the_body_and_margin():
+    ego = straight_traj(v=0.0)  # standing at the origin
+    # a parallel car beside us: clear at 3.0 m centre to centre, touching at 2.0 m
+    for dy, hit in ((3.2, False), (2.0, True)):
+        side = one_vehicle(np.zeros(len(T)), np.full(len(T), dy), 0.0, 0.0)
+        assert collides(ego, side, L, W, P.vehicle_margin) is hit, dy
+    # a car ahead in line: bumpers 1.5 m apart is clear, 0.2 m is not (the discs overhang the
+    # bumpers by 0.45 m each, so the check keeps about 1.25 m)
+    for gap, hit in ((1.5, False), (0.2, True)):
+        ahead = one_vehicle(np.full(len(T), L + gap), np.zeros(len(T)), 0.0, 0.0)
+        assert collides(ego, ahead, L, W, P.vehicle_margin) is hit, gap
+    # a pedestrian's own margin counts, the vehicle margin does not
+    n = len(T)
+    ped = Prediction(T, np.array([8]), (ActorType.PEDESTRIAN,), np.full((1, n), 0.0), np.full((1, n), 1.8),
+                     np.zeros((1, n)), np.array([0.5]), np.array([0.5]), np.array([0.0]), np.zeros((1, n)))
+    assert not collides(ego, ped, L, W, P.vehicle_margin)
+    ped_wide = Prediction(**{**ped.__dict__, "margin": np.full((1, n), 0.6)})
+    assert collides(ego, ped_wide, L, W, P.vehicle_margin)
+
+
+def test_no_obstacles_never_collides():
+    empty = predict([], straight(100.0), T)
+    assert len(empty) == 0
+    assert not collides(straight_traj(), empty, L, W, P.vehicle_margin)
+
+
+# ---- the planner's choice -----------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def road():
+    return straight(250.0, RoadStyle(lanes=1, speed_limit=11.1))  # fwd.0 at y = −1.75
+
+
+def test_plan_stops_short_of_a_slow_crossing_vehicle(road):
+    """No stop target from behaviour (a crossing car is not a lead): the lattice alone must find the stop."""
+    r = build_route(road, ["fwd.0"])
+    # a long vehicle creeping across our lane at x = 40, 20 m ahead, for the whole horizon
+    cross_x = 40.0
+    blocker = one_vehicle(np.full(len(T), cross_x), -4.25 + 1.0 * T, np.pi / 2, 1.0, length=8.0, width=2.5)
+    start = (20.0, 8.0, 0.0)  # 8 m/s: a comfortable stop takes 8 m at 4 m/s², 16 m at 2 m/s²
+    res = LatticePlanner(road).plan(0.0, r, start, (0.0, 0.0, 0.0), Goal(target_speed=11.1), blocker)
+    emergency = res.emergency
+    assert not emergency, f"emergency stop after {res.checked} candidates, though a comfortable stop fits"
+    traj = res.trajectory
+    assert not collides(traj, blocker, L, W, P.vehicle_margin)
+    assert traj.v[-1] < 0.3  # stopping, not driving through
+    assert traj.x.max() + L / 2 < cross_x - 2.5 / 2  # short of the crossing
+    assert np.all(np.diff(traj.x) >= -1e-6) and traj.a.min() >= -P.max_decel - 1e-6  # comfortable
+    # without the crossing vehicle the same call drives through
+    free = LatticePlanner(road).plan(0.0, r, start, (0.0, 0.0, 0.0), Goal(target_speed=11.1), predict([], road, T))
+    assert not free.emergency and free.trajectory.v[-1] > 10.0 and free.trajectory.x.max() > cross_x + 10
+    assert collides(free.trajectory, blocker, L, W, P.vehicle_margin)
+
+
+def test_plan_honours_the_stop_target(road):
+    r = build_route(road, ["fwd.0"])
+    res = LatticePlanner(road).plan(0.0, r, (20.0, 8.0, 0.0), (0.0, 0.0, 0.0), Goal(11.1, stop_at=50.0),
+                                    predict([], road, T))
+    assert not res.emergency
+    front = res.trajectory.x + L / 2
+    assert front.max() <= 50.0 + 0.3
+    assert res.trajectory.v[-1] < 0.5 or front[-1] > 45.0  # heading for the line, not stopping far short
+
+
+# ---- emergency stop -----------------------------------------------------------------------------
+def wall(x_ego: float, y_lane: float):
+    """Stopped cars 3 m ahead of the front bumper and on both sides of the ego."""
+    ahead = x_ego + L / 2 + 3.0 + L / 2
+    return [ObjectState(1, ActorType.VEHICLE, ahead, y_lane, 0.0, 0.0, 0.0, L, W),
+            ObjectState(2, ActorType.VEHICLE, ahead, y_lane + 3.5, 0.0, 0.0, 0.0, L, W),
+            ObjectState(3, ActorType.VEHICLE, x_ego + 2.0, y_lane + 3.5, 0.0, 0.0, 0.0, L, W),
+            ObjectState(4, ActorType.VEHICLE, x_ego + 2.0, y_lane - 3.0, 0.0, 0.0, 0.0, L, W)]
+
+
+def check_emergency_trajectory(traj, v0: float, x0: float):
+    decel = P.emergency_decel
+    t_stop = v0 / decel
+    braking = traj.t - traj.t[0] < t_stop - 1e-6
+    np.testing.assert_allclose(traj.a[braking], -decel)
+    np.testing.assert_allclose(traj.v, np.maximum(v0 - decel * (traj.t - traj.t[0]), 0.0), atol=1e-6)
+    assert traj.v[-1] == 0.0
+    assert traj.x[-1] - x0 == pytest.approx(v0**2 / (2 * decel), abs=0.05)
+
+
+def test_boxed_in_gives_an_emergency_stop(road):
+    r = build_route(road, ["fwd.0"])
+    x0, v0 = 50.0, 10.0
+    pred = predict(wall(x0, -1.75), road, T)
+    res = LatticePlanner(road).plan(3.0, r, (x0, v0, 0.0), (0.0, 0.0, 0.0), Goal(11.1), pred)
+    assert res.emergency
+    assert res.checked > 0
+    check_emergency_trajectory(res.trajectory, v0, x0)
+    assert res.trajectory.t[0] == pytest.approx(3.0)
+    np.testing.assert_allclose(res.trajectory.y, -1.75, atol=1e-6)  # straight on, no swerve
+
+
+def test_planner_reports_the_emergency_state(road):
+    r = build_route(road, ["fwd.0"])
+    x0, v0 = 50.0, 10.0
+    ego = VehicleState(x0, -1.75, 0.0, v0)
+    out = Planner(road, r).plan(PlannerInput(0.0, ego, tuple(wall(x0, -1.75)), ()))
+    assert out.emergency and out.state is State.EMERGENCY_STOP
+    check_emergency_trajectory(out.trajectory, v0, x0)
