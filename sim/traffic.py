@@ -22,6 +22,7 @@ from sim.types import Command, LightState
 
 PACK = 1e5  # route arc-length offset between vehicles in the packed arrays [m]
 CONTACT = 1.5  # from a conflict point to where two cars' bodies can first touch [m]
+BOX_ROOM = 3.0  # free length, beyond a car's own, needed on the exit lane to enter a junction [m]
 
 
 @dataclass(frozen=True)
@@ -343,7 +344,7 @@ class TrafficManager:
         m, t = self.m, self.t
         n_v = len(self.veh)
         # vehicles on connectors, or within 60 m of a stop line: all that junction rules look at
-        keep = (actor < n_v) & (self._near_line_from[lane] <= s)
+        keep = (actor < n_v) & ((self._near_line_from[lane] <= s) | (s < BOX_ROOM + 8.0))
         _, first = np.unique(actor[keep] * len(m.lane_ids) + lane[keep], return_index=True)
         sel = np.nonzero(keep)[0][first]
         by_lane: dict[int, list[tuple[int, float, float]]] = {}
@@ -420,6 +421,12 @@ class TrafficManager:
                     return False
         if self._threat(row, c, by_lane, yield_to_priority=True) is not None:
             return False
+        # don't block the box: enter only if the exit lane has room beyond the junction
+        room = self.veh.length[row] + BOX_ROOM
+        for exit_id in m.lanes[c].successors:
+            for a, si, vi in by_lane.get(m.lane_index[exit_id], []):
+                if a != row and si - self.veh.length[a] / 2 < room and vi < 2.0:
+                    return False
         if junction.kind == "allway_stop":
             # someone pulling away from a conflicting stop line is entering: let it
             for c2 in junction.conflicts[c]:
