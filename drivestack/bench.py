@@ -171,3 +171,134 @@ def bench_stack(agent: str = "expert", scenario: str = "town_loop", seed: int = 
         "planning_ms_p95": round(float(np.percentile(stages["planning"], 95)), 3) if stages["planning"] else None,
         "control_ms": med.get("control"),
     }
+
+
+# ---------------------------------------------------------------- bench mpc: closed-loop manoeuvres
+def _path_trajectory(px, py, v_of_t, seconds: float, dt: float = 0.1):
+    """A Trajectory along the polyline (px, py) (dense) with speed v_of_t(t) [m/s] from t = 0."""
+    import numpy as np
+
+    from sim.geometry import arc_length
+    from sim.types import Trajectory
+
+    s_path = arc_length(np.column_stack([px, py]))
+    t = np.arange(0.0, seconds + 1e-9, dt)
+    v = np.array([v_of_t(ti) for ti in t])
+    s = np.concatenate([[0.0], np.cumsum(0.5 * (v[1:] + v[:-1]) * dt)])
+    s = np.minimum(s, s_path[-1])
+    hx, hy = np.gradient(px, s_path), np.gradient(py, s_path)
+    yaw_path = np.unwrap(np.arctan2(hy, hx))
+    kappa_path = np.gradient(yaw_path, s_path)
+    a = np.gradient(v, t)
+    return Trajectory(t, np.interp(s, s_path, px), np.interp(s, s_path, py), np.interp(s, s_path, yaw_path), v, a,
+                      np.interp(s, s_path, kappa_path))
+
+
+def mpc_manoeuvres() -> dict:
+    """{name: (Trajectory, seconds, dense path (x, y))}: the closed-loop cases of `bench mpc`."""
+    import numpy as np
+
+    def smooth_step(x, x0, length, height):  # cosine ramp from 0 to height over [x0, x0 + length]
+        u = np.clip((x - x0) / length, 0.0, 1.0)
+        return height * 0.5 * (1.0 - np.cos(np.pi * u))
+
+    out = {}
+    # lane change at 15 m/s: 3.5 m over 45 m (3 s)
+    x = np.arange(0.0, 250.0, 0.05)
+    y = smooth_step(x, 30.0, 45.0, 3.5)
+    out["lane_change_15"] = (_path_trajectory(x, y, lambda t: 15.0, 10.0), 10.0, (x, y))
+    # ISO 3888-1-style double lane change at 60 km/h: 15 m entry, 30 m out by 3.5 m, 25 m offset,
+    # 25 m back, 30 m exit (cosine transitions in place of the cone gates)
+    v60 = 60 / 3.6
+    x = np.arange(0.0, 220.0, 0.05)
+    y = smooth_step(x, 15.0, 30.0, 3.5) - smooth_step(x, 70.0, 25.0, 3.5)
+    out["double_lane_change_60kmh"] = (_path_trajectory(x, y, lambda t: v60, 9.0), 9.0, (x, y))
+    # stop from 15 m/s at a stop line 60 m ahead (constant deceleration 1.875 m/s²), then hold
+    x = np.arange(0.0, 200.0, 0.05)
+    y = np.zeros_like(x)
+    dec, t_stop = 15.0 ** 2 / (2 * 60.0), 15.0 / (15.0 ** 2 / (2 * 60.0))
+    out["stop_line_15"] = (_path_trajectory(x, y, lambda t: max(15.0 - dec * t, 0.0), t_stop + 3.0), t_stop + 3.0, (x, y))
+    # tight urban turn: 20 m straight, a 90° left arc of radius 8 m, 30 m straight, at 5 m/s
+    r = 8.0
+    a1 = np.arange(0.0, 20.0, 0.05)
+    th = np.arange(0.0, np.pi / 2, 0.05 / r)
+    a3 = np.arange(0.05, 30.0, 0.05)
+    x = np.concatenate([a1, 20.0 + r * np.sin(th), np.full_like(a3, 20.0 + r)])
+    y = np.concatenate([np.zeros_like(a1), r * (1.0 - np.cos(th)), r + a3])
+    out["urban_turn_r8"] = (_path_trajectory(x, y, lambda t: 5.0, 12.0), 11.0, (x, y))
+    return out
+
+
+def _cross_track(px, py, x: float, y: float) -> float:
+    """Distance [m] from (x, y) to the polyline (px, py), exact on its segments."""
+    import numpy as np
+
+    ax, ay, dx, dy = px[:-1], py[:-1], np.diff(px), np.diff(py)
+    u = np.clip(((x - ax) * dx + (y - ay) * dy) / np.maximum(dx * dx + dy * dy, 1e-12), 0.0, 1.0)
+    return float(np.min(np.hypot(ax + u * dx - x, ay + u * dy - y)))
+
+
+def run_manoeuvre(ctrl, traj, seconds: float, path, start=None) -> dict:
+    """Close the loop on sim.vehicle_model.step (20 Hz) with `ctrl` at 10 Hz from the reference's start
+    (or from `start`, a VehicleState).
+
+    Returns the controller call times [ms], the cross-track errors [m] and the applied commands."""
+    import numpy as np
+
+    from sim.types import VehicleState
+    from sim.vehicle_model import VehicleParams, step
+
+    vp = VehicleParams()
+    px, py = path
+    s = [float(traj.x[0]), float(traj.y[0]), float(traj.yaw[0]), float(traj.v[0]), 0.0, 0.0]
+    if start is not None:
+        s = [start.x, start.y, start.yaw, start.v, start.steer, start.accel]
+    ms, lat, cmds, states = [], [], [], []
+    cmd = None
+    for k in range(int(round(seconds / 0.05))):
+        t = k * 0.05
+        if k % 2 == 0:
+            t0 = time.perf_counter()
+            cmd = ctrl.control(VehicleState(*s), traj, t, 0.1)
+            ms.append((time.perf_counter() - t0) * 1e3)
+            cmds.append((cmd.steer, cmd.accel))
+        s = [float(q) for q in step(*s, cmd.steer, cmd.accel, vp, 0.05)]
+        states.append(s)
+        lat.append(_cross_track(px, py, s[0], s[1]))
+    return {"ms": np.array(ms), "lat": np.array(lat), "cmds": np.array(cmds), "states": np.array(states)}
+
+
+def bench_mpc(solver: str = "fatrop", horizon: int = 20, dt: float = 0.1, time_budget_ms: float = 20.0) -> dict:
+    """Closed-loop manoeuvres for the MPC and the pure-pursuit + PID baseline: controller call time
+    (median / p95 / p99 [ms]), solver failures, fallback ticks and lateral RMS error [m]."""
+    import numpy as np
+
+    from control.mpc import MPCController, MPCParams
+    from control.pure_pursuit import PurePursuitPID
+
+    def summarise(make) -> dict:
+        per, all_ms, all_lat = {}, [], []
+        fails = falls = 0
+        for name, (traj, seconds, path) in mpc_manoeuvres().items():
+            ctrl = make()
+            r = run_manoeuvre(ctrl, traj, seconds, path)
+            f, fb = int(getattr(ctrl, "failures", 0)), int(getattr(ctrl, "fallback_steps", 0))
+            fails, falls = fails + f, falls + fb
+            all_ms.append(r["ms"])
+            all_lat.append(r["lat"])
+            per[name] = {"median_ms": round(float(np.median(r["ms"])), 3), "p95_ms": round(float(np.percentile(r["ms"], 95)), 3),
+                         "p99_ms": round(float(np.percentile(r["ms"], 99)), 3), "failures": f, "fallback_steps": fb,
+                         "lateral_rms_m": round(float(np.sqrt(np.mean(r["lat"] ** 2))), 4),
+                         "lateral_max_m": round(float(np.max(r["lat"])), 4)}
+            if name.startswith("stop"):  # where it came to rest against the line (+: past it)
+                per[name]["stop_error_m"] = round(float(r["states"][-1][0] - traj.x[-1]), 3)
+                per[name]["final_speed"] = round(float(r["states"][-1][3]), 3)
+        ms, lat = np.concatenate(all_ms), np.concatenate(all_lat)
+        return {"median_ms": round(float(np.median(ms)), 3), "p95_ms": round(float(np.percentile(ms, 95)), 3),
+                "p99_ms": round(float(np.percentile(ms, 99)), 3), "failures": fails, "fallback_steps": falls,
+                "lateral_rms_m": round(float(np.sqrt(np.mean(lat ** 2))), 4), "manoeuvres": per}
+
+    params = MPCParams(horizon=horizon, dt=dt, solver=solver, time_budget_ms=time_budget_ms)
+    mpc = summarise(lambda: MPCController(params=params))
+    return {"solver": solver, "horizon": horizon, "dt": dt, "time_budget_ms": time_budget_ms, **mpc,
+            "baseline": {"controller": "pure_pursuit_pid", **summarise(PurePursuitPID)}}

@@ -34,6 +34,7 @@ def run(
     agent: str = typer.Option(DEFAULT_AGENT, "--agent", "-a", help="Who drives: autopilot (the traffic rules, privileged) or expert (planner + controller on ground truth)."),
     seed: int = typer.Option(0, "--seed", "-s", help="Seed for everything random in the episode."),
     out_dir: Optional[Path] = typer.Option(None, "--out", "-o", help="Where to write episode.json \\[default: runs/SCENARIO-AGENT-sSEED]."),
+    controller: Optional[str] = typer.Option(None, "--controller", "-c", help="The expert's tracker: mpc (default) or pid (pure pursuit + PID)."),
 ) -> None:
     """Run one closed-loop episode, print its score and write episode.json."""
     from drivestack.runner import run_episode, write_episode
@@ -43,7 +44,7 @@ def run(
     with Progress(TextColumn("[bold]{task.description}"), BarColumn(), TextColumn("{task.completed:.0f}/{task.total:.0f} s sim"),
                   TimeElapsedColumn(), console=console, transient=True) as bar:
         task = bar.add_task(f"{sc.name} · {agent} · seed {seed}", total=sc.duration_s)
-        record = run_episode(sc, agent, seed, on_tick=lambda w: bar.update(task, completed=w.t))
+        record = run_episode(sc, agent, seed, on_tick=lambda w: bar.update(task, completed=w.t), controller=controller)
     path = write_episode(record, sc, out_dir or Path("runs") / f"{sc.name}-{agent}-s{seed}")
     _print_episode(record)
     out.print(f"wrote {path}")
@@ -120,6 +121,22 @@ def bench_stack_cmd(
     from drivestack.bench import bench_stack
 
     _report(bench_stack(agent, scenario, seconds=seconds), as_json)
+
+
+@bench_app.command("mpc")
+def bench_mpc_cmd(
+    solver: str = typer.Option("fatrop", help="NLP solver: fatrop or ipopt."),
+    horizon: int = typer.Option(20, min=2, help="MPC stages N."),
+    dt: float = typer.Option(0.1, min=0.01, help="MPC stage length [s]."),
+    budget: float = typer.Option(20.0, min=0.0, help="Time budget per solve [ms]; slower solves use the fallback."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+) -> None:
+    """MPC vs pure pursuit + PID on closed-loop manoeuvres: solve time, failures, lateral RMS error."""
+    from drivestack.bench import bench_mpc
+
+    if solver not in ("fatrop", "ipopt"):
+        raise UserError(f"--solver: unknown solver {solver!r}; available: fatrop, ipopt")
+    _report(bench_mpc(solver, horizon, dt, budget), as_json)
 
 
 @bench_app.command("sensors")

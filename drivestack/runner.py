@@ -34,10 +34,12 @@ OUTCOMES = {
 
 
 def run_episode(scenario: Scenario | str, agent: Agent | str, seed: int,
-                on_tick: Callable[[World], None] | None = None) -> dict:
-    """Drive one episode to its end and return its record (the keys of `episode.json`)."""
+                on_tick: Callable[[World], None] | None = None, controller: str | None = None) -> dict:
+    """Drive one episode to its end and return its record (the keys of `episode.json`).
+
+    `controller` ("mpc" | "pid") selects the expert's tracker when `agent` is a name."""
     sc = load_scenario(scenario) if isinstance(scenario, str) else scenario
-    ag = make_agent(agent) if isinstance(agent, str) else agent
+    ag = make_agent(agent, controller) if isinstance(agent, str) else agent
     wall0 = time.perf_counter()
     world = World(sc, seed, ego_autopilot=getattr(ag, "uses_traffic_manager", False))
     ag.reset(world.route, world.map)
@@ -60,10 +62,12 @@ def run_episode(scenario: Scenario | str, agent: Agent | str, seed: int,
         for event in world.step(control):
             outcome = outcome or OUTCOMES.get(event.kind)
         trace.append((world.t, float(v.x[0]), float(v.y[0]), float(v.yaw[0]), float(v.v[0])))
-    return _record(world, sc, ag.name, seed, outcome, np.array(trace), time.perf_counter() - wall0)
+    return _record(world, sc, ag.name, seed, outcome, np.array(trace), time.perf_counter() - wall0,
+                   fallback_steps=int(getattr(ag, "fallback_steps", 0)))
 
 
-def _record(world: World, sc: Scenario, agent: str, seed: int, outcome: str, trace: np.ndarray, wall: float) -> dict:
+def _record(world: World, sc: Scenario, agent: str, seed: int, outcome: str, trace: np.ndarray, wall: float,
+            fallback_steps: int = 0) -> dict:
     c = world.criteria
     events = c.events
     distance = float(np.sum(np.hypot(np.diff(trace[:, 1]), np.diff(trace[:, 2])))) if len(trace) > 1 else 0.0
@@ -96,7 +100,7 @@ def _record(world: World, sc: Scenario, agent: str, seed: int, outcome: str, tra
         "duration_s": round(world.t, 3),
         "sim_steps": world.steps,
         "wall_s": round(wall, 3),
-        "fallback_steps": 0,  # the MPC's fallback count arrives with the control issue
+        "fallback_steps": fallback_steps,  # ticks the MPC handed to its fallback (the agent's count)
         **terms,
         "weather": world.weather,
         "route_length_m": round(world.route.length, 3),

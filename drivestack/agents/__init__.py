@@ -12,14 +12,20 @@ from drivestack.errors import UserError
 AGENTS: dict[str, type] = {"autopilot": AutopilotAgent, "expert": ExpertAgent}
 
 
-def make_agent(name: str) -> Agent:
-    """A registered agent by name, or any class named `module:Class` / `file.py:Class` (agents/spec.py)."""
+def make_agent(name: str, controller: str | None = None) -> Agent:
+    """A registered agent by name, or any class named `module:Class` / `file.py:Class` (agents/spec.py).
+
+    `controller` ("mpc" | "pid") selects the expert's tracker; None keeps the agent's default."""
     if is_spec(name):
         return agent_class(name)()
     if name not in AGENTS:
         close = difflib.get_close_matches(name, list(AGENTS), n=1)
         hint = f"did you mean `{close[0]}`? " if close else ""
         raise UserError(f"--agent: unknown agent {name!r}; {hint}available: {', '.join(AGENTS)}")
+    if controller is not None:
+        if name != "expert":
+            raise UserError(f"--controller applies to the expert agent only, not {name!r}")
+        return AGENTS[name](controller=controller)
     return AGENTS[name]()
 
 

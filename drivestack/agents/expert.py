@@ -8,6 +8,7 @@ from __future__ import annotations
 import time
 
 from control.pure_pursuit import PurePursuitPID
+from drivestack.errors import UserError
 from planning.planner import Planner, PlannerInput, PlannerOutput
 from sim.map import RoadMap
 from sim.route import Route
@@ -19,11 +20,27 @@ class ExpertAgent:
     privileged = True
     uses_traffic_manager = False
 
-    def __init__(self) -> None:
+    CONTROLLERS = ("mpc", "pid")
+
+    def __init__(self, controller: str = "mpc") -> None:
+        """`controller`: "mpc" (control/mpc.py, pure pursuit + PID as its fallback) or "pid"."""
+        if controller not in self.CONTROLLERS:
+            raise UserError(f"--controller: unknown controller {controller!r}; available: {', '.join(self.CONTROLLERS)}")
         self.planner: Planner | None = None
-        self.controller = PurePursuitPID()
+        if controller == "mpc":
+            from control.mpc import MPCController
+
+            self.controller = MPCController()
+        else:
+            self.controller = PurePursuitPID()
+        self.controller_name = controller
         self.last: PlannerOutput | None = None
         self.timing: dict[str, float] = {}  # this tick's stage times [ms], for `bench stack`
+
+    @property
+    def fallback_steps(self) -> int:
+        """Ticks on which the MPC fell back (pure pursuit or brake); 0 for the PID tracker."""
+        return int(getattr(self.controller, "fallback_steps", 0))
 
     def sensors(self) -> list:
         return []
