@@ -196,7 +196,7 @@ class MPCController:
     def control(self, ego: VehicleState, traj: Trajectory, t: float, dt: float = 0.1) -> Control:
         try:
             return self._mpc(ego, traj, t)
-        except Exception as e:  # noqa: BLE001: never raise into the episode
+        except Exception as e:  # noqa: BLE001 -- never raise into the episode
             self.last_status = f"fallback: {type(e).__name__}: {e}"
             self.fallback_steps += 1
             self._w0 = None

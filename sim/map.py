@@ -12,7 +12,7 @@ from scipy.sparse import csr_matrix
 from scipy.sparse.csgraph import dijkstra
 from scipy.spatial import cKDTree
 
-from sim.geometry import arc_length, curvature, headings, point_segment_distance, resample
+from sim.geometry import arc_length, curvature, headings, point_segment_distance
 from sim.types import Command, LightState
 
 SAMPLE_STEP = 1.0  # lane sample spacing for the spatial index [m]

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 import shapely
 
-from sim.geometry import arc_length, resample
+from sim.geometry import resample
 from sim.map import Crosswalk, Junction, Lane, PedPath, Prop, RoadMap, SignalPlan
 from sim.types import Command
 

@@ -224,8 +224,11 @@ class Scenario(Strict):
         """The file this scenario came from (its name if it was built in code)."""
         return self._source or self.name
 
-    def build_map(self, rng: np.random.Generator) -> RoadMap:
-        sig = SignalPlan(((0,), (1,)), *(sample(getattr(self.signals, k), rng) for k in ("green", "yellow", "all_red", "offset")))
+    def sample_signals(self, rng: np.random.Generator) -> SignalPlan:
+        """The signal timing for one seed; phases come from each junction's arms."""
+        return SignalPlan(((0,), (1,)), *(sample(getattr(self.signals, k), rng) for k in ("green", "yellow", "all_red", "offset")))
+
+    def build_map(self, sig: SignalPlan) -> RoadMap:
         spec, style = self.map, self.map.style()
         if isinstance(spec, StraightMap):
             return straight(spec.length, style)

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from sim.actors import PARKED, Pedestrians, Vehicles
+from sim.actors import Pedestrians, Vehicles
 from sim.map import RoadMap
 from sim.route import Route, build_route
 from sim.types import Command, LightState
@@ -86,7 +86,7 @@ class TrafficManager:
     # ---- bookkeeping ---------------------------------------------------------------------
     def _sync(self) -> None:
         """Write the packed progress back into the drivers before the packing changes."""
-        for row, S in zip(getattr(self, "rows", np.zeros(0, dtype=int)).tolist(), getattr(self, "S", np.zeros(0)).tolist()):
+        for row, S in zip(self.rows.tolist(), self.S.tolist()):
             if row in self.drivers and not self.drivers[row].moved:
                 self.drivers[row].S = S
 

@@ -19,7 +19,7 @@ from sim.infractions import (
     BlockedCriterion, CollisionCriterion, Criteria, EgoStep, Event, EventKind, OffroadCriterion, Others,
     ProgressCriterion, RedLightCriterion, StopLine, StopSignCriterion,
 )
-from sim.map import RoadMap
+from sim.map import RoadMap, SignalPlan
 from sim.metrics.at_fault import LaneContext
 from sim.metrics.drivable_area import outside_distance
 from sim.metrics.step import StepMetrics
@@ -42,19 +42,9 @@ CAR_SIZES = np.array([[4.2, 1.8], [4.6, 1.9], [4.9, 2.0], [5.2, 2.1]])  # compac
 
 
 @lru_cache(maxsize=16)
-def _cached_map(scenario_json: str, signal: tuple) -> RoadMap:
-    sc = Scenario.model_validate_json(scenario_json)
-    return sc.build_map(_SignalRng(signal))
-
-
-class _SignalRng:
-    """Feeds pre-sampled signal timings to `Scenario.build_map`, so maps can be cached."""
-
-    def __init__(self, values: tuple) -> None:
-        self.values = list(values)
-
-    def uniform(self, lo, hi):
-        return self.values.pop(0)
+def _cached_map(scenario_json: str, signal: SignalPlan) -> RoadMap:
+    """Maps are rebuilt only when the scenario or its sampled signal timing changes."""
+    return Scenario.model_validate_json(scenario_json).build_map(signal)
 
 
 @dataclass
@@ -75,8 +65,7 @@ class World:
         ss = np.random.SeedSequence([seed, zlib.crc32(scenario.name.encode())])
         self.rng = np.random.default_rng(ss)
         rng = self.rng
-        signal = tuple(sample(getattr(scenario.signals, k), rng) for k in ("green", "yellow", "all_red", "offset"))
-        self.map = _cached_map(scenario.model_dump_json(), signal)
+        self.map = _cached_map(scenario.model_dump_json(), scenario.sample_signals(rng))
         self.weather = scenario.pick_weather(rng)
         self.t, self.steps = 0.0, 0
         m = self.map

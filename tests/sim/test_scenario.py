@@ -108,7 +108,7 @@ def test_ranges_are_sampled_per_seed():
 
 def test_build_map_uses_the_map_spec():
     sc = parse_scenario({**copy.deepcopy(BASE), "map": {"type": "straight", "length": 120, "lanes": 1}}, "m.yaml")
-    m = sc.build_map(np.random.default_rng(0))
+    m = sc.build_map(sc.sample_signals(np.random.default_rng(0)))
     assert sorted(m.lanes) == ["fwd.0", "rev.0"]
     assert m.lanes["fwd.0"].length == pytest.approx(120.0)
 
@@ -126,3 +126,12 @@ def test_shipped_scenario_validates(path):
 def test_shipped_scenarios_listing_matches_the_folder():
     assert [p.name for p in shipped_scenarios()] == [p.name for p in SHIPPED]
     assert "town_loop" in [p.stem for p in SHIPPED]
+
+
+def test_signal_timing_samples_only_the_ranged_fields():
+    """A fixed green with a ranged offset keeps its green, and the offset comes from its own range."""
+    sc = parse_scenario({**copy.deepcopy(BASE), "signals": {"green": 12, "offset": [30, 40]}}, "x.yaml")
+    for seed in range(5):
+        plan = sc.sample_signals(np.random.default_rng(seed))
+        assert (plan.green, plan.yellow, plan.all_red) == (12.0, 3.0, 1.0)
+        assert 30.0 <= plan.offset <= 40.0
