@@ -39,7 +39,10 @@ class MPCParams:
     horizon: int = 20  # N stages
     dt: float = 0.1  # stage length [s]
     solver: str = "fatrop"  # "fatrop" | "ipopt"
-    time_budget_ms: float = 20.0  # a slower solve is discarded for the fallback; 0 forces the fallback
+    # A slower solve is discarded for the fallback; 0 forces the fallback. Off (inf) by default:
+    # a wall-clock budget makes closed-loop results depend on machine load, and `max_iter` already
+    # bounds the work deterministically. `bench mpc --budget` sets one to measure real-time behaviour.
+    time_budget_ms: float = float("inf")
     max_iter: int = 100
     max_jerk: float | None = None  # [m/s³]; None: the actuator's VehicleParams.max_jerk
     # weights (per stage; the terminal stage counts `w_terminal` times)

@@ -11,7 +11,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from drivestack import cli_eval
+from drivestack import cli_e2e, cli_eval, cli_perception, cli_view
 from drivestack.errors import UserError
 from sim.scenario import ScenarioError
 
@@ -21,6 +21,10 @@ app = typer.Typer(
 bench_app = typer.Typer(help="Speed benchmarks; each prints its numbers (`--json`: one JSON object).",
                         no_args_is_help=True)
 app.add_typer(bench_app, name="bench")
+data_app = typer.Typer(help="Render datasets: `data detector` (YOLO frames), `data e2e` (expert driving).", no_args_is_help=True)
+train_app = typer.Typer(help="Train models from scratch, offline: `train detector`, `train e2e`.", no_args_is_help=True)
+app.add_typer(data_app, name="data")
+app.add_typer(train_app, name="train")
 console = Console(stderr=True)
 out = Console()
 
@@ -31,23 +35,37 @@ DEFAULT_AGENT = "autopilot"
 @app.command()
 def run(
     scenario: str = typer.Argument(DEFAULT_SCENARIO, help="A shipped scenario's name or a YAML file."),
-    agent: str = typer.Option(DEFAULT_AGENT, "--agent", "-a", help="Who drives: autopilot (the traffic rules, privileged) or expert (planner + controller on ground truth)."),
+    agent: str = typer.Option(DEFAULT_AGENT, "--agent", "-a", help="Who drives: autopilot (the traffic rules, privileged), expert (planner + MPC on ground truth), modular (sensors → detector → tracker → planner → MPC) or e2e (one network from pixels)."),
     seed: int = typer.Option(0, "--seed", "-s", help="Seed for everything random in the episode."),
     out_dir: Optional[Path] = typer.Option(None, "--out", "-o", help="Where to write episode.json \\[default: runs/SCENARIO-AGENT-sSEED]."),
     controller: Optional[str] = typer.Option(None, "--controller", "-c", help="The expert's tracker: mpc (default) or pid (pure pursuit + PID)."),
+    video: Optional[Path] = typer.Option(None, "--video", help="Record the viewer's picture to FILE.mp4 or FILE.gif (10 fps, real time)."),
+    video_scale: Optional[float] = typer.Option(None, "--video-scale", help="Resize the video's 1280×720 frames \\[default: 1 for MP4, 0.5 for GIF]."),
 ) -> None:
     """Run one closed-loop episode, print its score and write episode.json."""
     from drivestack.runner import run_episode, write_episode
     from sim.scenario import load_scenario
 
     sc = load_scenario(scenario)
+    if video is not None:
+        from drivestack.video import check_video
+
+        check_video(video, video_scale)  # a bad name or scale fails before the episode runs
     with Progress(TextColumn("[bold]{task.description}"), BarColumn(), TextColumn("{task.completed:.0f}/{task.total:.0f} s sim"),
                   TimeElapsedColumn(), console=console, transient=True) as bar:
         task = bar.add_task(f"{sc.name} · {agent} · seed {seed}", total=sc.duration_s)
-        record = run_episode(sc, agent, seed, on_tick=lambda w: bar.update(task, completed=w.t), controller=controller)
+        if video is None:
+            record = run_episode(sc, agent, seed, on_tick=lambda w: bar.update(task, completed=w.t), controller=controller)
+        else:
+            from drivestack.video import record_episode
+
+            record, frames = record_episode(sc, agent, seed, video, controller=controller, scale=video_scale,
+                                            on_tick=lambda w: bar.update(task, completed=w.t))
     path = write_episode(record, sc, out_dir or Path("runs") / f"{sc.name}-{agent}-s{seed}")
     _print_episode(record)
     out.print(f"wrote {path}")
+    if video is not None:
+        out.print(f"wrote {video} ({frames} frames)")
 
 
 def _print_episode(r: dict) -> None:
@@ -96,6 +114,13 @@ def validate(files: list[Path] = typer.Argument(..., help="Scenario YAML files t
 # batch evaluation: the commands live in drivestack/cli_eval.py
 app.command("eval")(cli_eval.eval_cmd)
 app.command("compare")(cli_eval.compare_cmd)
+app.command("view")(cli_view.view_cmd)  # the pygame viewer: drivestack/cli_view.py
+# perception: drivestack/cli_perception.py
+data_app.command("detector")(cli_perception.data_detector_cmd)
+train_app.command("detector")(cli_perception.train_detector_cmd)
+data_app.command("e2e")(cli_e2e.data_e2e_cmd)
+train_app.command("e2e")(cli_e2e.train_e2e_cmd)
+bench_app.command("perception")(cli_perception.bench_perception_cmd)
 
 
 @bench_app.command("sim")
@@ -112,7 +137,7 @@ def bench_sim_cmd(
 
 @bench_app.command("stack")
 def bench_stack_cmd(
-    agent: str = typer.Option("expert", "--agent", "-a", help="Agent to time: expert (or autopilot)."),
+    agent: str = typer.Option("expert", "--agent", "-a", help="Agent to time: expert, modular, e2e or autopilot."),
     scenario: str = typer.Option(DEFAULT_SCENARIO, help="Scenario to drive."),
     seconds: float = typer.Option(60.0, min=1.0, help="Sim time to drive [s]."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),

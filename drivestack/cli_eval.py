@@ -32,7 +32,7 @@ RESUME_OPT = typer.Option(None, "--resume", show_default=False,
 
 
 def _run(scenarios: list[str] | None, agents: str, seeds: int, workers: int | None, backend: str,
-         ray_address: str | None, out_dir: Path | None, resume: Path | None):
+         ray_address: str | None, out_dir: Path | None, resume: Path | None, videos: int = 0):
     from drivestack.evaluate import evaluate
 
     if not scenarios:
@@ -51,9 +51,13 @@ def _run(scenarios: list[str] | None, agents: str, seeds: int, workers: int | No
     def on_result(r: dict) -> None:
         progress.update(task, advance=1, description=f"{r['scenario']} · {r['agent']} · seed {r['seed']}")
 
+    def on_video(v: dict) -> None:
+        console.print(f"recorded {v['video']} ({v['frames']} frames)", highlight=False)
+
     try:
         return evaluate(scenarios, agents, seeds, workers=workers, backend=backend, out=out_dir, resume=resume,
-                        ray_address=ray_address, on_plan=on_plan, on_result=on_result)
+                        ray_address=ray_address, on_plan=on_plan, on_result=on_result, videos=videos,
+                        on_video=on_video)
     finally:
         progress.stop()
 
@@ -79,6 +83,8 @@ def _print_summary(result) -> None:
         out.print(f"[yellow]{errors} episodes ended in error[/]; their messages are in results.csv and report.md")
     out.print(f"{len(result.records)} episodes ({result.ran} run now) in {result.wall_s:.1f} s; wrote "
               f"{result.out / 'results.csv'}, summary.json, report.md")
+    if result.videos:
+        out.print(f"{len(result.videos)} videos of the worst episodes in {result.out / 'videos'}, linked from report.md")
 
 
 def eval_cmd(
@@ -92,6 +98,9 @@ def eval_cmd(
     ray_address: Optional[str] = RAY_OPT,
     out_dir: Optional[Path] = OUT_OPT,
     resume: Optional[Path] = RESUME_OPT,
+    videos: Optional[str] = typer.Option(None, "--videos", show_default=False,
+                                         help="worst:K — replay the K worst episodes of each agent and record them "
+                                              "to OUT/videos/*.mp4; report.md links them."),
 ) -> None:
     """Score agents on scenarios over seeds: every (scenario, seed, agent) episode, in parallel.
 
@@ -99,7 +108,10 @@ def eval_cmd(
 
     Results do not depend on --backend or --workers; --resume continues a stopped run.
     """
-    _print_summary(_run(scenarios, agent, seeds, workers, backend, ray_address, out_dir, resume))
+    from drivestack.video import parse_videos
+
+    k = parse_videos(videos)  # a bad spec fails before anything runs
+    _print_summary(_run(scenarios, agent, seeds, workers, backend, ray_address, out_dir, resume, k))
 
 
 def compare_cmd(

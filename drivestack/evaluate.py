@@ -78,6 +78,7 @@ class EvalResult:
     ran: int = 0  # episodes run now (the rest came from --resume)
     wall_s: float = 0.0
     config: dict = field(default_factory=dict)
+    videos: list[dict] = field(default_factory=list)  # `videos=K`: the recorded worst episodes (video.record_worst)
 
 
 # ---- inputs ----------------------------------------------------------------------------------------
@@ -294,12 +295,15 @@ def read_done(path: Path) -> dict[tuple[str, str, int], dict]:
 def evaluate(scenarios: Iterable[str], agents: str | Iterable[str], seeds: int, *, workers: int | None = None,
              backend: str = "local", out: Path | str | None = None, resume: Path | str | None = None,
              ray_address: str | None = None, on_plan: Callable[[int, int], None] | None = None,
-             on_result: Callable[[dict], None] | None = None, report: bool = True) -> EvalResult:
+             on_result: Callable[[dict], None] | None = None, report: bool = True, videos: int = 0,
+             on_video: Callable[[dict], None] | None = None) -> EvalResult:
     """Run every (scenario, seed, agent) episode and write results.csv, summary.json and report.md.
 
     `on_plan(total, already_done)` is called once before running, `on_result(record)` after each
     episode (both for progress bars). With `resume`, episodes already in its episodes.jsonl are
-    not run again (except errors) and the outputs go to that folder.
+    not run again (except errors) and the outputs go to that folder. With `videos=K`, the K worst
+    episodes of each agent are replayed and recorded to OUT/videos/ (MP4) and report.md links them;
+    `on_video(row)` is called after each.
     """
     from drivestack.aggregate import summarize
 
@@ -309,6 +313,8 @@ def evaluate(scenarios: Iterable[str], agents: str | Iterable[str], seeds: int, 
         raise UserError("--ray-address: needs --backend ray")
     on_cluster = backend == "ray" and bool(ray_address) and workers is None
     workers = check_counts(seeds, workers)
+    if videos < 0:
+        raise UserError(f"--videos: {videos} must be ≥ 0")
     agent_names = resolve_agents(agents)
     refs = resolve_scenarios(scenarios)
     if resume is not None:
@@ -360,8 +366,14 @@ def evaluate(scenarios: Iterable[str], agents: str | Iterable[str], seeds: int, 
     summary = summarize(records, agent_names, [r.name for r in refs])
     write_results_csv(out / "results.csv", records)
     (out / "summary.json").write_text(json.dumps(summary, indent=2))
+    video_rows = []
+    if videos:
+        from drivestack.video import record_worst
+
+        video_rows = record_worst(records, tasks, videos, out / "videos", on_video)
     if report:
         from drivestack.report import write_report
 
-        write_report(out, records, summary, {**config, "scenario_args": {r.name: r.arg for r in refs}, "wall_s": wall})
-    return EvalResult(records, summary, out, ran=len(todo), wall_s=wall, config=config)
+        write_report(out, records, summary, {**config, "scenario_args": {r.name: r.arg for r in refs}, "wall_s": wall,
+                                             "videos": video_rows})
+    return EvalResult(records, summary, out, ran=len(todo), wall_s=wall, config=config, videos=video_rows)

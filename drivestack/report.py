@@ -177,6 +177,14 @@ def write_report(out: Path, records: list[dict], summary: dict, config: dict) ->
                          f"`{replay_command(args.get(r['scenario'], r['scenario']), a, r['seed'])}`"])
     lines += _table(["agent", "scenario", "seed", "outcome", "score", "infractions", "replay"], rows)
     lines.append("")
+    if config.get("videos"):  # `eval --videos worst:K` (drivestack/video.py)
+        lines += ["## Videos", "", "The worst episodes of each agent, replayed and recorded as the viewer shows them "
+                  "(map, plan, camera, lidar, radar, HUD)." + ("" if all(v["replay_matches"] for v in config["videos"])
+                                                               else " **Some replays scored differently.**"), ""]
+        lines += _table(["agent", "scenario", "seed", "outcome", "score", "video"],
+                        [[v["agent"], v["scenario"], str(v["seed"]), v["outcome"], _f(v["driving_score"], 1),
+                          f"[{Path(v['video']).name}]({v['video']})"] for v in config["videos"]])
+        lines.append("")
     path = out / "report.md"
     path.write_text("\n".join(lines))
     return path

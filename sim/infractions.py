@@ -14,6 +14,7 @@ import numpy as np
 
 from sim.geometry import box_corners, boxes_overlap
 from sim.metrics.at_fault import CollisionType, classify_collision, is_at_fault
+from sim.route import StopLine
 from sim.types import ActorType, LightState
 
 
@@ -119,16 +120,6 @@ def collision_type(ego: EgoStep, others: Others, k: int) -> CollisionType:
 def at_fault(ego: EgoStep, others: Others, k: int, between_lanes_or_offroad: bool = False) -> bool:
     """nuPlan's at-fault rule for a collision of the ego with other actor k."""
     return is_at_fault(collision_type(ego, others, k), between_lanes_or_offroad)
-
-
-@dataclass(frozen=True)
-class StopLine:
-    """A controlled stop line on the ego's route."""
-
-    S: float  # route arc length of the line [m]
-    kind: str  # "light" | "stop"
-    junction: str
-    signal_group: int | None
 
 
 class RedLightCriterion:

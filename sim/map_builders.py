@@ -154,9 +154,13 @@ def build_network(
             if control is not None:
                 stop_pt = lanes[f"{n_in}>{j}.0"].centerline[-1]
                 post = stop_pt - _left(d_in) * (w / 2 + 1.0)
-                props.append(Prop("traffic_light" if control == "light" else "stop_sign", *post,
-                                  float(np.arctan2(-d_in[1], -d_in[0])), 0.3, 0.3,
+                facing = float(np.arctan2(-d_in[1], -d_in[0]))
+                props.append(Prop("traffic_light" if control == "light" else "stop_sign", *post, facing, 0.3, 0.3,
                                   lane_id=f"{n_in}>{j}.0", signal_group=inc.signal_group, junction=j))
+                if control == "light":  # a far-side head too: a car at the line can't see the near one
+                    far = post + d_in * 2 * float((c - stop_pt) @ d_in)
+                    props.append(Prop("traffic_light", *far, facing, 0.3, 0.3, lane_id=f"{n_in}>{j}.0",
+                                      signal_group=inc.signal_group, junction=j))
             for o, (n_out, d_out) in enumerate(zip(arms, dirs)):
                 if o == i:
                     continue

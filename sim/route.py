@@ -16,6 +16,27 @@ ROUTE_STEP = 0.5  # [m]
 
 
 @dataclass(frozen=True)
+class StopLine:
+    """A controlled stop line on the ego's route: HD-map knowledge (where, and light or sign)."""
+
+    S: float  # route arc length of the line [m]
+    kind: str  # "light" | "stop"
+    junction: str
+    signal_group: int | None
+    lane_id: str = ""  # the lane that ends at the line; the map props with this lane_id govern it
+
+
+def route_stop_lines(m: RoadMap, r: "Route") -> list[StopLine]:
+    """The stop lines where the route enters a controlled junction, in route order."""
+    lines = []
+    for k in range(1, len(r.lane_ids)):
+        lane, entry = m.lanes[r.lane_ids[k]], m.lanes[r.lane_ids[k - 1]]
+        if lane.junction and entry.control:
+            lines.append(StopLine(float(r.piece_start[k]), entry.control, lane.junction, entry.signal_group, entry.id))
+    return lines
+
+
+@dataclass(frozen=True)
 class Route:
     lane_ids: tuple[str, ...]
     piece_start: np.ndarray  # route arc length where each lane piece begins [m]

@@ -17,13 +17,13 @@ from sim.actors import EGO, NPC, PARKED, Pedestrians, Vehicles
 from sim.geometry import arc_length
 from sim.infractions import (
     BlockedCriterion, CollisionCriterion, Criteria, EgoStep, Event, EventKind, OffroadCriterion, Others,
-    ProgressCriterion, RedLightCriterion, StopLine, StopSignCriterion,
+    ProgressCriterion, RedLightCriterion, StopSignCriterion,
 )
 from sim.map import RoadMap, SignalPlan
 from sim.metrics.at_fault import LaneContext
 from sim.metrics.drivable_area import outside_distance
 from sim.metrics.step import StepMetrics
-from sim.route import Route, build_route, route_through
+from sim.route import Route, build_route, route_stop_lines, route_through
 from sim.scenario import (
     CutIn, HardBrake, ParkedActor, PedestrianActor, Place, RedLightRunner, Scenario, ScenarioError, Trigger,
     VehicleActor, sample, sample_int,
@@ -203,13 +203,7 @@ class World:
 
     def _init_criteria(self) -> None:
         m, r = self.map, self.route
-        lines = []
-        for k in range(1, len(r.lane_ids)):
-            lane = m.lanes[r.lane_ids[k]]
-            entry = m.lanes[r.lane_ids[k - 1]]
-            if lane.junction and entry.control:
-                lines.append(StopLine(float(r.piece_start[k]), entry.control, lane.junction, entry.signal_group))
-        self.stop_lines = lines
+        self.stop_lines = lines = route_stop_lines(m, r)
         self.criteria = Criteria(
             CollisionCriterion(LaneContext(m)), RedLightCriterion(lines, self.light_state), StopSignCriterion(lines),
             OffroadCriterion(m.is_drivable, outside_distance(m)), ProgressCriterion(r.length),

@@ -5,11 +5,14 @@ import difflib
 
 from drivestack.agents.autopilot import AutopilotAgent
 from drivestack.agents.expert import ExpertAgent
+from drivestack.agents.modular import ModularAgent
+from drivestack.agents.e2e import E2EAgent, E2EMeanAgent
 from drivestack.agents.base import Agent
 from drivestack.agents.spec import agent_class, is_spec
 from drivestack.errors import UserError
 
-AGENTS: dict[str, type] = {"autopilot": AutopilotAgent, "expert": ExpertAgent}
+AGENTS: dict[str, type] = {"autopilot": AutopilotAgent, "expert": ExpertAgent, "modular": ModularAgent,
+                          "e2e": E2EAgent, "e2e-mean": E2EMeanAgent}
 
 
 def make_agent(name: str, controller: str | None = None) -> Agent:

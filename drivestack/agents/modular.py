@@ -1,0 +1,160 @@
+"""`modular`: sensors → fused YOLO → lift to 3D → track → planner → MPC. No ground truth at all.
+
+It shares the planner and controller with `expert`; only where the objects and light states come
+from differs. The HD map gives the route's stop lines and where their signal heads stand; the light
+*state* comes from the detector, associated with a head by 3D position.
+"""
+from __future__ import annotations
+
+import time
+from collections import deque
+from dataclasses import dataclass
+
+import numpy as np
+
+from control.mpc import MPCController
+from drivestack.errors import UserError
+from perception.detector import Detection, Detector
+from perception.fusion import fused_image
+from perception.lifting import Detection3D, RadarReturns, lift
+from perception.tracker import Measurement, Track, Tracker
+from planning.planner import Planner, PlannerInput, PlannerOutput
+from sim.map import RoadMap
+from sim.route import Route, StopLine, route_stop_lines
+from sim.sensors.calibration import transform, vehicle_to_world
+from sim.sensors.specs import CameraSpec, LidarSpec, RadarSpec
+from sim.types import ActorType, Control, LightState, ObjectState, Observation, StopLineState
+
+SIZE = {"car": (4.6, 1.9), "pedestrian": (0.6, 0.6)}  # assumed footprint [m]: the detector gives no extent
+LIGHT_STATES = {"traffic_light_red": LightState.RED, "traffic_light_yellow": LightState.YELLOW,
+                "traffic_light_green": LightState.GREEN}
+HEAD_GATE_M = 4.0  # a light detection this close to a mapped signal head reads that head
+LIGHT_WINDOW_S = 0.35  # light states seen within this window vote (score-weighted)
+LIGHT_HOLD_S = 1.5  # a light not seen for longer is unknown (and the planner treats unknown as red)
+
+
+@dataclass
+class _LightMemory:
+    seen: deque  # (t, LightState, score)
+
+
+class ModularAgent:
+    name = "modular"
+    privileged = False
+    uses_traffic_manager = False
+
+    def __init__(self, weights: str | None = None, mode: str = "fused", conf: float = 0.3) -> None:
+        try:
+            self.detector = Detector(weights, mode, conf=conf)
+        except (FileNotFoundError, ValueError) as e:
+            raise UserError(str(e)) from None
+        self.mode = mode
+        self.tracker = Tracker()
+        self.controller = MPCController()
+        self.planner: Planner | None = None
+        self.last: PlannerOutput | None = None
+        self.detections: list[Detection] = []  # this tick's 2D boxes (for the viewer)
+        self.lifted: list[Detection3D] = []
+        self.tracks: list[Track] = []
+        self.timing: dict[str, float] = {}
+
+    @property
+    def fallback_steps(self) -> int:
+        return int(self.controller.fallback_steps)
+
+    def sensors(self) -> list:
+        return [CameraSpec(), LidarSpec(), RadarSpec()]
+
+    def reset(self, route: Route, road_map: RoadMap) -> None:
+        self.map = road_map
+        self.planner = Planner(road_map, route)
+        self.controller.reset()
+        self.tracker.reset()
+        self.lines: list[StopLine] = route_stop_lines(road_map, route)
+        heads = [(p.x, p.y, p.lane_id) for p in road_map.props if p.kind == "traffic_light"]
+        self.head_xy = np.array([h[:2] for h in heads]).reshape(-1, 2)
+        self.head_lane = [h[2] for h in heads]
+        self.memory: dict[str, _LightMemory] = {ln.lane_id: _LightMemory(deque()) for ln in self.lines}
+
+    def act(self, obs: Observation) -> Control:
+        t0 = time.perf_counter()
+        cam, lidar, radar = obs.sensors["camera"], obs.sensors["lidar"], obs.sensors["radar"]
+        image = fused_image(cam, lidar, radar, self.mode)
+        self.detections = self.detector(image)
+        t1 = time.perf_counter()
+        points = transform(lidar.calib.T_vehicle_lidar, lidar.points)
+        returns = RadarReturns.build(np.asarray(radar.range), np.asarray(radar.azimuth), np.asarray(radar.range_rate),
+                                     radar.calib, cam.calib)
+        self.lifted = lift(self.detections, points, cam.calib, returns)
+        t2 = time.perf_counter()
+        self._ego_T = vehicle_to_world(obs.ego.x, obs.ego.y, obs.ego.yaw)
+        objects = self._track(obs)
+        stop_lines = self._stop_lines(obs.t)
+        t3 = time.perf_counter()
+        self.last = self.planner.plan(PlannerInput(obs.t, obs.ego, objects, stop_lines))
+        t4 = time.perf_counter()
+        control = self.controller.control(obs.ego, self.last.trajectory, obs.t)
+        t5 = time.perf_counter()
+        self.timing = {"detector": (t1 - t0) * 1e3, "lifting": (t2 - t1) * 1e3, "tracking": (t3 - t2) * 1e3,
+                       "perception": (t3 - t0) * 1e3, "planning": (t4 - t3) * 1e3, "control": (t5 - t4) * 1e3}
+        return control
+
+    def _track(self, obs: Observation) -> tuple[ObjectState, ...]:
+        ego, T = obs.ego, self._ego_T
+        R = T[:2, :2]
+        v_ego = ego.v * np.array([np.cos(ego.yaw), np.sin(ego.yaw)])
+        meas = []
+        for d in self.lifted:
+            if d.det.cls not in SIZE:
+                continue
+            xy = R @ (d.x, d.y) + T[:2, 3]
+            sigma = (0.3 if d.source == "lidar" else 1.0) + 0.03 * d.range
+            radial = None
+            if d.range_rate is not None:
+                u = R @ d.ray
+                radial = (float(u[0]), float(u[1]), float(d.range_rate + u @ v_ego))
+            meas.append(Measurement(d.det.cls, float(xy[0]), float(xy[1]), sigma, radial))
+        self.tracks = self.tracker.update(obs.t, meas)
+        out = []
+        for tr in self.tracks:
+            x, y, vx, vy = (float(q) for q in tr.x)
+            if np.hypot(vx, vy) > 1.5:
+                yaw = float(np.arctan2(vy, vx))
+            elif tr.cls == "car":  # slow cars stand along their lane
+                (i,), (s,), _ = self.map.nearest_lane(np.array([[x, y]]))
+                yaw = float(self.map.lanes[self.map.lane_ids[int(i)]].heading_at(float(s)))
+            else:
+                yaw = 0.0
+            length, width = SIZE[tr.cls]
+            kind = ActorType.VEHICLE if tr.cls == "car" else ActorType.PEDESTRIAN
+            out.append(ObjectState(tr.id, kind, x, y, yaw, vx, vy, length, width))
+        return tuple(out)
+
+    def _stop_lines(self, t: float) -> tuple[StopLineState, ...]:
+        """The route's stop lines with the light states read from detected, map-associated heads."""
+        T = self._ego_T
+        for d in self.lifted:
+            state = LIGHT_STATES.get(d.det.cls)
+            if state is None or not len(self.head_xy):
+                continue
+            xy = T[:2, :2] @ (d.x, d.y) + T[:2, 3]
+            dist = np.hypot(*(self.head_xy - xy).T)
+            k = int(np.argmin(dist))
+            mem = self.memory.get(self.head_lane[k])
+            if dist[k] < HEAD_GATE_M and mem is not None:
+                mem.seen.append((t, state, d.det.score))
+        out = []
+        for line in self.lines:
+            state = None
+            if line.kind == "light":
+                seen = self.memory[line.lane_id].seen
+                while seen and t - seen[0][0] > LIGHT_HOLD_S:
+                    seen.popleft()
+                if seen:
+                    recent = [s for s in seen if seen[-1][0] - s[0] <= LIGHT_WINDOW_S]
+                    votes: dict[LightState, float] = {}
+                    for _, st, score in recent:
+                        votes[st] = votes.get(st, 0.0) + score
+                    state = max(votes, key=votes.get)
+            out.append(StopLineState(line.S, line.kind, state, line.junction))
+        return tuple(out)

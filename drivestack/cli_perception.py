@@ -1,0 +1,94 @@
+"""CLI commands of the perception stack: `data detector`, `train detector`, `bench perception`."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+from drivestack.errors import UserError
+
+console = Console(stderr=True)
+out = Console()
+
+
+def _bar() -> Progress:
+    return Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[info]}"),
+                    TimeElapsedColumn(), TimeRemainingColumn(), console=console)
+
+
+def data_detector_cmd(
+    frames: int = typer.Option(4000, "--frames", "-n", min=8, help="Frames to render over all four splits."),
+    out_dir: Path = typer.Option(Path("data/detector"), "--out", "-o", help="Dataset directory (created)."),
+    seed: int = typer.Option(0, help="Seed of the episode plan (scenarios, seeds, weather)."),
+    workers: int = typer.Option(2, min=1, help="Processes that render episodes."),
+    frames_per_episode: int = typer.Option(20, min=1, help="At most this many frames from one episode."),
+) -> None:
+    """Render a labelled detector dataset (YOLO format; rgb and fused images) from randomised scenarios.
+
+    Splits: train / training-dev on the shipped scenarios, dev / test on held-out towns and seeds.
+    Writes DIR/manifest.json with the seeds, weather, scenario mix, class counts and the label rule."""
+    from perception.dataset import build_dataset
+
+    with _bar() as bar:
+        task = bar.add_task(f"rendering {out_dir}", total=frames, info="")
+        manifest = build_dataset(out_dir, frames, seed, workers, frames_per_episode,
+                                 progress=lambda done, total: bar.update(task, completed=done))
+    for split, s in manifest["splits"].items():
+        out.print(f"{split:>12}: {s['frames']:5d} frames  {s['class_counts']}")
+    out.print(f"wrote {out_dir / 'manifest.json'}")
+
+
+def train_detector_cmd(
+    data: Path = typer.Option(Path("data/detector"), "--data", "-d", help="Dataset from `drivestack data detector`."),
+    mode: str = typer.Option("fused", "--input", "-i", help="rgb (3 channels) or fused (RGB + lidar depth + radar)."),
+    epochs: int = typer.Option(30, "--epochs", "-e", min=1, help="Training epochs."),
+    imgsz: int = typer.Option(320, help="Training image size (the camera is 320×160)."),
+    batch: int = typer.Option(16, min=1, help="Batch size."),
+    model: str = typer.Option("yolo11n.yaml", help="Ultralytics model yaml, built untrained (nothing is downloaded)."),
+    out_path: Path = typer.Option(None, "--out", "-o", help="Weights to write \\[default: models/detector.pt, or models/detector_rgb.pt for rgb]; the metrics JSON goes beside them."),
+    workers: int = typer.Option(2, min=0, help="Data-loading processes."),
+    seed: int = typer.Option(0, help="Training seed."),
+) -> None:
+    """Train the multitask YOLO detector from scratch, offline, then score it on training-dev, dev and test."""
+    from perception.train import train_detector
+
+    out_path = out_path or Path("models/detector.pt" if mode == "fused" else "models/detector_rgb.pt")
+    try:
+        with _bar() as bar:
+            task = bar.add_task(f"training {mode} detector", total=epochs, info="")
+
+            def progress(epoch: int, total: int, m: dict) -> None:
+                bar.update(task, completed=epoch, info=f"training-dev mAP50 {m.get('metrics/mAP50(B)', 0):.3f}")
+
+            metrics = train_detector(data, mode, epochs, imgsz, batch, out_path, model, seed, workers, progress=progress)
+    except ValueError as e:
+        raise UserError(str(e)) from None
+    for split, m in metrics["splits"].items():
+        out.print(f"{split:>12}: mAP50 {m['map50']:.3f}  mAP50-95 {m['map50_95']:.3f}  {m['per_class_ap50']}")
+    out.print(f"wrote {out_path} and {out_path.with_suffix('.json')}")
+
+
+def bench_perception_cmd(
+    data: Path = typer.Option(Path("data/detector"), "--data", "-d", help="Dataset whose test split is scored."),
+    weights: Path = typer.Option(None, help="Fused weights \\[default: models/detector.pt]."),
+    rgb_weights: Path = typer.Option(None, "--rgb-weights", help="Camera-only weights \\[default: models/detector_rgb.pt]; scored side by side if present."),
+    split: str = typer.Option("test", help="Split to score: training-dev, dev or test."),
+    out_dir: Path = typer.Option(Path("runs/bench_perception"), "--out", "-o", help="Where the per-bin tables and plot go."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+) -> None:
+    """Detector quality and speed: mAP, per-class AP50, AP by distance and weather (fused vs camera-only),
+    3D position error of lifting, and detector latency on one thread."""
+    from perception.evaluate import bench_perception
+
+    try:
+        result = bench_perception(data, weights, rgb_weights, split, out_dir)
+    except (FileNotFoundError, ValueError) as e:
+        raise UserError(str(e)) from None
+    if as_json:
+        print(json.dumps(result))
+    else:
+        for k, v in result.items():
+            out.print(f"{k}: {v}")

@@ -1,0 +1,202 @@
+"""`drivestack bench perception`: detection quality and speed on a dataset split, fused vs camera-only.
+
+Overall mAP comes from Ultralytics' validator (COCO-style). The breakdowns by distance and weather,
+and the 3D position error of lifting, use the same IoU-0.5 matching implemented here, because they
+need each match's ground-truth distance and the lidar points of the frame.
+"""
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from perception.dataset import load_manifest
+from perception.detector import DEFAULT_WEIGHTS, Detection, Detector
+from perception.lifting import RadarReturns, lift
+from perception.train import evaluate_split, run_yaml
+from sim.sensors.frames import DETECTION_CLASSES
+from sim.sensors.specs import CameraSpec, RadarSpec
+
+DISTANCE_BINS = ((0.0, 20.0), (20.0, 40.0), (40.0, np.inf))
+POS_ERR_RANGE_M = 40.0
+
+
+def _iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """IoU of every box in a (N×4) with every box in b (M×4), xyxy."""
+    lt = np.maximum(a[:, None, :2], b[None, :, :2])
+    rb = np.minimum(a[:, None, 2:], b[None, :, 2:])
+    inter = np.prod(np.clip(rb - lt, 0, None), axis=2)
+    area = lambda x: (x[:, 2] - x[:, 0]) * (x[:, 3] - x[:, 1])  # noqa: E731
+    return inter / np.maximum(area(a)[:, None] + area(b)[None] - inter, 1e-9)
+
+
+def match(dets: list[Detection], gts: list[dict], iou_min: float = 0.5) -> list[int]:
+    """Greedy by score, same class: the index of each detection's ground truth, or −1."""
+    out = [-1] * len(dets)
+    if not dets or not gts:
+        return out
+    iou = _iou(np.array([[d.x1, d.y1, d.x2, d.y2] for d in dets]), np.array([g["xyxy"] for g in gts]))
+    taken = set()
+    for i in np.argsort([-d.score for d in dets], kind="stable"):
+        for j in np.argsort(-iou[i], kind="stable"):
+            if iou[i, j] < iou_min:
+                break
+            if j not in taken and gts[j]["cls"] == dets[i].cls:
+                out[i] = int(j)
+                taken.add(int(j))
+                break
+    return out
+
+
+def average_precision(scores: np.ndarray, tp: np.ndarray, n_gt: int) -> float:
+    """COCO's 101-point interpolated AP of one class; NaN with no ground truth."""
+    if n_gt == 0:
+        return float("nan")
+    order = np.argsort(-scores, kind="stable")
+    tps = np.cumsum(tp[order])
+    fps = np.cumsum(~tp[order])
+    recall = tps / n_gt
+    precision = tps / np.maximum(tps + fps, 1e-9)
+    precision = np.maximum.accumulate(precision[::-1])[::-1] if len(precision) else precision
+    grid = np.linspace(0, 1, 101)
+    k = np.searchsorted(recall, grid, side="left")
+    return float(np.mean([precision[i] if i < len(precision) else 0.0 for i in k]))
+
+
+def _read(path: Path, mode: str) -> np.ndarray:
+    if mode == "rgb":
+        return cv2.imread(str(path))[..., ::-1]
+    ok, pages = cv2.imreadmulti(str(path), flags=cv2.IMREAD_UNCHANGED)
+    return np.dstack(pages)
+
+
+def run_split(data: Path, split: str, detector: Detector) -> list[dict]:
+    """Detect every frame of a split; per frame: meta, detections, their GT match, lifted positions."""
+    data = Path(data)
+    metas = [json.loads(line) for line in (data / "meta" / f"{split}.jsonl").read_text().splitlines()]
+    cam = CameraSpec().calib()
+    radar_calib = RadarSpec().calib()
+    ext = "png" if detector.mode == "rgb" else "tiff"
+    rows = []
+    for m in metas:
+        image = _read(data / detector.mode / "images" / split / f"{m['name']}.{ext}", detector.mode)
+        t0 = time.perf_counter()
+        dets = detector(image)
+        ms = (time.perf_counter() - t0) * 1e3
+        matched = match(dets, m["boxes"])
+        lifted = {}
+        npz = data / "sensors" / split / f"{m['name']}.npz"
+        if npz.is_file():
+            s = np.load(npz)
+            radar = RadarReturns.build(s["radar_range"], s["radar_azimuth"], s["radar_range_rate"], radar_calib, cam)
+            lifted = {id(d.det): d for d in lift(dets, s["lidar_vehicle"], cam, radar)}
+        rows.append({"meta": m, "dets": dets, "match": matched, "ms": ms,
+                     "lifted": [lifted.get(id(d)) for d in dets]})
+    return rows
+
+
+def _ap_table(rows: list[dict], frame_ok=lambda m: True, gt_ok=lambda g: True, det_ok=lambda d, l: True) -> dict:
+    """Per-class AP50 over the frames and boxes selected; detections matched to a GT outside the
+    selection are ignored, unmatched ones count where `det_ok` places them."""
+    per = {}
+    for c in DETECTION_CLASSES:
+        scores, tps, n_gt = [], [], 0
+        for r in rows:
+            m = r["meta"]
+            if not frame_ok(m):
+                continue
+            n_gt += sum(1 for g in m["boxes"] if g["cls"] == c and gt_ok(g))
+            for d, j, lifted in zip(r["dets"], r["match"], r["lifted"]):
+                if d.cls != c:
+                    continue
+                if j >= 0:
+                    if not gt_ok(m["boxes"][j]):
+                        continue
+                elif not det_ok(d, lifted):
+                    continue
+                scores.append(d.score)
+                tps.append(j >= 0)
+        per[c] = average_precision(np.array(scores), np.array(tps, dtype=bool), n_gt)
+    return per
+
+
+def _summary(per: dict) -> dict:
+    vals = [v for v in per.values() if not np.isnan(v)]
+    return {"map50": round(float(np.mean(vals)), 4) if vals else None,
+            "per_class_ap50": {k: (None if np.isnan(v) else round(v, 4)) for k, v in per.items()}}
+
+
+def breakdown(rows: list[dict]) -> dict:
+    """AP50 by ground-truth distance bin and by weather, and the lifting error."""
+    by_dist = {}
+    for lo, hi in DISTANCE_BINS:
+        in_bin = lambda z: lo <= z < hi  # noqa: E731
+        by_dist[f"{lo:.0f}-{hi:.0f}m" if np.isfinite(hi) else f"{lo:.0f}+m"] = _summary(_ap_table(
+            rows, gt_ok=lambda g: in_bin(g["depth"]),
+            det_ok=lambda d, lifted: lifted is not None and in_bin(lifted.x)))
+    weathers = sorted({r["meta"]["weather"] for r in rows})
+    by_weather = {w: _summary(_ap_table(rows, frame_ok=lambda m, w=w: m["weather"] == w)) for w in weathers}
+    errs = {c: [] for c in DETECTION_CLASSES}
+    for r in rows:
+        for d, j, lifted in zip(r["dets"], r["match"], r["lifted"]):
+            g = r["meta"]["boxes"][j] if j >= 0 else None
+            if g is None or lifted is None or np.hypot(*g["center"][:2]) > POS_ERR_RANGE_M:
+                continue
+            errs[d.cls].append(float(np.hypot(lifted.x - g["center"][0], lifted.y - g["center"][1])))
+    every = [e for v in errs.values() for e in v]
+    return {"overall": _summary(_ap_table(rows)), "by_distance": by_dist, "by_weather": by_weather,
+            "pos_err_median_m": round(float(np.median(every)), 3) if every else None,
+            "pos_err_median_by_class_m": {c: round(float(np.median(v)), 3) for c, v in errs.items() if v},
+            "latency_ms": round(float(np.median([r["ms"] for r in rows[5:] or rows])), 3)}
+
+
+def bench_perception(data: Path, weights: Path | None = None, rgb_weights: Path | None = None, split: str = "test",
+                     out: Path = Path("runs/bench_perception")) -> dict:
+    """The `bench perception` numbers for the fused detector, with the camera-only twin beside it."""
+    load_manifest(data)
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    result, tables = {}, {}
+    for mode, w in (("fused", weights or DEFAULT_WEIGHTS["fused"]), ("rgb", rgb_weights or DEFAULT_WEIGHTS["rgb"])):
+        if mode == "rgb" and not Path(w).is_file() and rgb_weights is None:
+            continue  # the twin is optional
+        det = Detector(w, mode)
+        rows = run_split(data, split, det)
+        b = breakdown(rows)
+        ultra = evaluate_split(Path(w), run_yaml(data, mode, out / "yaml"), split)
+        tables[mode] = {**ultra, **b}
+        if mode == "fused":
+            result = {"map50": ultra["map50"], "map50_95": ultra["map50_95"], "per_class_ap50": ultra["per_class_ap50"],
+                      "pos_err_median_m": b["pos_err_median_m"], "latency_ms": b["latency_ms"], "split": split,
+                      "frames": len(rows)}
+        else:
+            result["rgb_map50"], result["rgb_per_class_ap50"] = ultra["map50"], ultra["per_class_ap50"]
+    (out / "perception.json").write_text(json.dumps(tables, indent=2))
+    _plot(tables, out / "perception_breakdown.png")
+    result["breakdown"] = str(out / "perception.json")
+    return result
+
+
+def _plot(tables: dict, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
+    for ax, key, title in ((axes[0], "by_distance", "AP50 by distance"), (axes[1], "by_weather", "AP50 by weather")):
+        groups = list(next(iter(tables.values()))[key])
+        width = 0.8 / max(len(tables), 1)
+        for i, (mode, t) in enumerate(tables.items()):
+            vals = [t[key][g]["map50"] or 0.0 for g in groups]
+            ax.bar(np.arange(len(groups)) + i * width, vals, width, label=mode)
+        ax.set_xticks(np.arange(len(groups)) + width * (len(tables) - 1) / 2, groups)
+        ax.set_ylim(0, 1)
+        ax.set_title(title)
+        ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)

@@ -1,0 +1,144 @@
+"""2D detections → 3D positions in the vehicle frame, from lidar points in each box's frustum,
+falling back on radar range, then on the flat ground under the box. Radar adds radial velocity.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from perception.detector import Detection
+from sim.sensors.calibration import CameraCalib, RadarCalib, project_to_camera, transform
+
+GROUND_Z = 0.3  # lidar points lower than this [m] are road, not object
+MIN_POINTS = 3
+SHRINK = 0.15  # keep the inner part of the box: edges bleed into the background
+# depth spread of one object's visible surface [m], and how far its centre lies behind that surface [m]
+EXTENT = {"car": 3.0, "pedestrian": 1.0}
+CENTRE_BEHIND = {"car": 1.2, "pedestrian": 0.15}
+CAR_LENGTH, CAR_WIDTH = 4.6, 1.9  # a typical car [m]: seen from behind its centre is L/2 away, from the side W/2
+RADAR_GATE_M = 2.5
+
+
+@dataclass(frozen=True)
+class Detection3D:
+    det: Detection
+    x: float  # vehicle frame [m]: forward
+    y: float  # left
+    z: float  # up
+    source: str  # "lidar" | "radar" | "ground"
+    points: int  # lidar points used
+    range_rate: float | None = None  # relative radial velocity from radar [m/s], + receding
+    ray: tuple[float, float] | None = None  # unit vector (vehicle frame, planar) the range rate is along
+
+    @property
+    def range(self) -> float:
+        return float(np.hypot(self.x, self.y))
+
+
+@dataclass(frozen=True)
+class RadarReturns:
+    """Radar returns in the vehicle frame, projected into the camera once per frame."""
+
+    xy: np.ndarray  # N×2 [m]
+    range_rate: np.ndarray  # N [m/s]
+    u: np.ndarray  # N image column [px], NaN outside the image
+
+    @staticmethod
+    def build(ranges: np.ndarray, azimuths: np.ndarray, range_rate: np.ndarray, radar: RadarCalib,
+              camera: CameraCalib) -> "RadarReturns":
+        p = np.stack([ranges * np.cos(azimuths), ranges * np.sin(azimuths), np.full_like(ranges, 0.5)], axis=1)
+        pv = transform(radar.T_vehicle_radar, p)
+        uv, z = camera.project(pv)
+        inside = (z > 0.1) & (uv[:, 0] >= 0) & (uv[:, 0] < camera.width)
+        return RadarReturns(pv[:, :2], np.asarray(range_rate, dtype=float), np.where(inside, uv[:, 0], np.nan))
+
+
+def _ray_point(camera: CameraCalib, u: float, v: float, dist: float) -> np.ndarray:
+    """The vehicle-frame point on the pixel's ray at horizontal distance `dist` from the camera."""
+    d_cam = np.array([(u - camera.cx) / camera.fx, (v - camera.cy) / camera.fy, 1.0])
+    R, o = camera.T_vehicle_camera[:3, :3], camera.T_vehicle_camera[:3, 3]
+    d = R @ d_cam
+    return o + d * dist / max(np.hypot(d[0], d[1]), 1e-9)
+
+
+def _ground_point(camera: CameraCalib, u: float, v: float) -> np.ndarray | None:
+    d = camera.T_vehicle_camera[:3, :3] @ np.array([(u - camera.cx) / camera.fx, (v - camera.cy) / camera.fy, 1.0])
+    o = camera.T_vehicle_camera[:3, 3]
+    if d[2] >= -1e-6:
+        return None  # the box's bottom is at or above the horizon
+    return o + d * (-o[2] / d[2])
+
+
+def lift(dets: list[Detection], lidar_vehicle: np.ndarray, camera: CameraCalib,
+         radar: RadarReturns | None = None) -> list[Detection3D]:
+    """One Detection3D per detection that can be placed (a light with no lidar and no radar can't)."""
+    pts = np.asarray(lidar_vehicle, dtype=float).reshape(-1, 3)
+    proj = project_to_camera(pts, camera)
+    xyz = pts[proj.index]
+    u, v, depth = proj.uv[:, 0], proj.uv[:, 1], proj.depth
+    out = []
+    for det in dets:
+        w, h = det.x2 - det.x1, det.y2 - det.y1
+        inside = ((u >= det.x1 + SHRINK * w) & (u <= det.x2 - SHRINK * w) & (v >= det.y1 + SHRINK * h)
+                  & (v <= det.y2 - SHRINK * h))
+        if det.cls in EXTENT:
+            inside &= xyz[:, 2] > GROUND_Z
+        lifted = None
+        if np.count_nonzero(inside) >= MIN_POINTS:
+            d = depth[inside]
+            near = d <= np.percentile(d, 20) + EXTENT.get(det.cls, 1.0)
+            p = np.median(xyz[inside][near], axis=0)
+            lifted = _behind(p, camera, _centre_behind(det, float(np.median(d[near])), camera)), "lidar", \
+                int(np.count_nonzero(near))
+        elif radar is not None and len(radar.xy):
+            cols = np.nonzero((radar.u >= det.x1) & (radar.u <= det.x2))[0]
+            if len(cols):
+                k = cols[np.argmin(np.hypot(*radar.xy[cols].T))]
+                dist = float(np.hypot(*(radar.xy[k] - camera.T_vehicle_camera[:2, 3])))
+                p = _ray_point(camera, (det.x1 + det.x2) / 2, (det.y1 + det.y2) / 2, dist)
+                lifted = _behind(p, camera, _centre_behind(det, dist, camera)), "radar", 0
+        if lifted is None and det.cls in EXTENT:
+            g = _ground_point(camera, (det.x1 + det.x2) / 2, det.y2)
+            if g is not None:
+                lifted = _behind(g, camera, CENTRE_BEHIND[det.cls]), "ground", 0
+        if lifted is None:
+            continue
+        p, source, n = lifted
+        rr, ray = _range_rate(det, p, radar)
+        out.append(Detection3D(det, float(p[0]), float(p[1]), float(p[2]), source, n, rr, ray))
+    return out
+
+
+def _centre_behind(det: Detection, depth: float, camera: CameraCalib) -> float:
+    """How far behind its visible surface an object's centre lies. For a car this depends on the
+    view: its apparent width tells a rear view (≈ W wide, centre L/2 behind) from a side view."""
+    if det.cls != "car":
+        return CENTRE_BEHIND.get(det.cls, 0.0)
+    seen_width = (det.x2 - det.x1) * depth / camera.fx
+    side = np.clip((seen_width - CAR_WIDTH) / (CAR_LENGTH - CAR_WIDTH), 0.0, 1.0)
+    return float((1 - side) * CAR_LENGTH / 2 + side * CAR_WIDTH / 2)
+
+
+def _behind(p: np.ndarray, camera: CameraCalib, offset: float) -> np.ndarray:
+    """Push a visible-surface point back along the horizontal viewing ray to the object's centre."""
+    o = camera.T_vehicle_camera[:3, 3]
+    d = p[:2] - o[:2]
+    n = np.hypot(*d)
+    q = p.copy()
+    if n > 1e-6:
+        q[:2] += d / n * offset
+    return q
+
+
+def _range_rate(det: Detection, p: np.ndarray, radar: RadarReturns | None) -> tuple[float | None, tuple | None]:
+    if radar is None or not len(radar.xy):
+        return None, None
+    r = np.hypot(*radar.xy.T)
+    ok = (radar.u >= det.x1) & (radar.u <= det.x2) & (np.abs(r - np.hypot(p[0], p[1])) < RADAR_GATE_M)
+    if not ok.any():
+        return None, None
+    k = np.nonzero(ok)[0]
+    ray = radar.xy[k].mean(axis=0)
+    ray = ray / max(np.hypot(*ray), 1e-9)
+    return float(np.median(radar.range_rate[k])), (float(ray[0]), float(ray[1]))

@@ -1,0 +1,87 @@
+"""`drivestack train detector`: a nano YOLO built from yaml, trained from scratch on a rendered dataset.
+
+Everything it writes stays in the project (runs go under `--runs`, settings under `.yolo/`). The
+weights land at `--out` with a metrics JSON beside them (`detector.pt` → `detector.json`).
+"""
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from pathlib import Path
+from typing import Callable
+
+import yaml
+
+from perception.dataset import SPLITS, load_manifest
+from perception.fusion import CHANNELS
+from perception.yolo import ultralytics
+
+
+def run_yaml(data: Path, mode: str, where: Path) -> Path:
+    """The dataset's Ultralytics yaml for `mode` with an absolute path, so the dataset can move."""
+    data = Path(data).resolve()
+    src = data / f"{mode}.yaml"
+    if mode not in CHANNELS:
+        raise ValueError(f"--input: unknown input mode {mode!r}; use one of {', '.join(CHANNELS)}")
+    cfg = yaml.safe_load(src.read_text())
+    cfg["path"] = str(data / mode)
+    where.mkdir(parents=True, exist_ok=True)
+    out = where / f"{mode}.yaml"
+    out.write_text(yaml.safe_dump(cfg, sort_keys=False))
+    return out
+
+
+def train_detector(data: Path, mode: str = "fused", epochs: int = 30, imgsz: int = 320, batch: int = 16,
+                   out: Path = Path("models/detector.pt"), model_cfg: str = "yolo11n.yaml", seed: int = 0,
+                   workers: int = 2, runs: Path = Path("runs/detector"), threads: int = 2,
+                   progress: Callable[[int, int, dict], None] | None = None, batch_progress=None) -> dict:
+    """Train, copy the best weights to `out`, score them on every held-out split, write the JSON."""
+    manifest = load_manifest(data)
+    u = ultralytics()
+    run_dir = Path(runs).resolve() / mode
+    data_yaml = run_yaml(data, mode, run_dir)
+    model = u.YOLO(model_cfg)
+    import torch
+
+    # Ultralytics pins torch to cpu_count − 1 threads (1 here) and re-pins it whenever it selects a
+    # device (every validation); training owns the machine, so take `threads` at every epoch start
+    for event in ("on_pretrain_routine_end", "on_train_epoch_start"):
+        model.add_callback(event, lambda tr: torch.set_num_threads(threads))
+    if batch_progress is not None:
+        model.add_callback("on_train_batch_end", lambda tr: batch_progress(tr))
+    if progress is not None:
+        model.add_callback("on_fit_epoch_end", lambda tr: progress(tr.epoch + 1, tr.epochs, dict(tr.metrics)))
+    t0 = time.perf_counter()
+    model.train(data=str(data_yaml), epochs=epochs, imgsz=imgsz, batch=batch, device="cpu", workers=workers,
+                seed=seed, deterministic=True, plots=False, amp=False, project=str(run_dir), name="train",
+                exist_ok=True, close_mosaic=max(1, epochs // 5), patience=max(epochs, 100), verbose=False)
+    train_s = time.perf_counter() - t0
+    best = Path(model.trainer.best)
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(best, out)
+    metrics = {"input": mode, "channels": len(CHANNELS[mode]), "model": model_cfg, "epochs": epochs, "imgsz": imgsz,
+               "batch": batch, "seed": seed, "train_s": round(train_s, 1),
+               "frames": {s: manifest["splits"][s]["frames"] for s in SPLITS}, "splits": {}}
+    for split in ("training-dev", "dev", "test"):
+        metrics["splits"][split] = evaluate_split(out, data_yaml, split, imgsz)
+    out.with_suffix(".json").write_text(json.dumps(metrics, indent=2))
+    return metrics
+
+
+def evaluate_split(weights: Path, data_yaml: Path, split: str, imgsz: int = 320) -> dict:
+    """mAP50, mAP50-95 and per-class AP50 of `weights` on one split (Ultralytics' COCO-style AP)."""
+    u = ultralytics()
+    model = u.YOLO(str(weights))
+    cfg = yaml.safe_load(Path(data_yaml).read_text())
+    if split not in ("train", "val", "test"):  # Ultralytics knows three names; point "test" at the others
+        cfg["test"] = f"images/{split}"
+        alt = Path(data_yaml).with_name(f"{Path(data_yaml).stem}-{split}.yaml")
+        alt.write_text(yaml.safe_dump(cfg, sort_keys=False))
+        data_yaml, split = alt, "test"
+    r = model.val(data=str(data_yaml), split=split, imgsz=imgsz, batch=16, device="cpu", plots=False, verbose=False,
+                  workers=0, project=str(Path(data_yaml).parent), name="val", exist_ok=True)
+    names = r.names
+    per_class = {names[int(c)]: round(float(r.box.ap50[i]), 4) for i, c in enumerate(r.box.ap_class_index)}
+    return {"map50": round(float(r.box.map50), 4), "map50_95": round(float(r.box.map), 4), "per_class_ap50": per_class}

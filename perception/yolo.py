@@ -1,0 +1,35 @@
+"""Ultralytics, offline and contained: call `ultralytics()` instead of importing it directly.
+
+Before the first import it points Ultralytics' settings at a folder inside the project, turns off
+downloads, auto-install, telemetry and chatty logs, and puts matplotlib's DejaVuSans where
+Ultralytics looks for Arial.ttf (otherwise its dataset check fetches the font). See DESIGN.md.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+PROJECT = Path(__file__).resolve().parent.parent
+CONFIG_DIR = PROJECT / ".yolo"
+
+
+def ultralytics():
+    """The configured `ultralytics` module."""
+    os.environ.setdefault("YOLO_CONFIG_DIR", str(CONFIG_DIR))
+    os.environ.setdefault("OMP_NUM_THREADS", "2")  # else Ultralytics sets 1 on import; callers pick threads
+    os.environ.update(YOLO_OFFLINE="1", YOLO_AUTOINSTALL="False", YOLO_VERBOSE=os.environ.get("YOLO_VERBOSE", "False"))
+    fonts = Path(os.environ["YOLO_CONFIG_DIR"]) / "Ultralytics"
+    if not (fonts / "Arial.ttf").exists():
+        import matplotlib
+
+        fonts.mkdir(parents=True, exist_ok=True)
+        src = Path(matplotlib.get_data_path()) / "fonts" / "ttf" / "DejaVuSans.ttf"
+        for name in ("Arial.ttf", "Arial.Unicode.ttf"):
+            shutil.copyfile(src, fonts / name)
+    import ultralytics as u
+    from ultralytics.utils import SETTINGS
+
+    if SETTINGS.get("sync", False):
+        SETTINGS.update({"sync": False})  # no telemetry
+    return u

@@ -1,0 +1,102 @@
+"""The detector dataset: labels, the 5-channel TIFFs, the manifest, and one epoch of training."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from perception.dataset import LabelRule, build_dataset, load_manifest
+from perception.fusion import CHANNELS
+from sim.sensors.frames import Box2D
+
+
+def test_yolo_box_round_trips():
+    b = Box2D("traffic_light_green", 7, 100.5, 20.25, 110.0, 52.0, 0.9, 0.0, 200, 12.0, (12.0, 1.0, 2.9), (0.3, 0.3, 1.0), 0.0)
+    cls, cx, cy, w, h = b.yolo(320, 160)
+    assert cls == 5
+    x1, y1, x2, y2 = (cx - w / 2) * 320, (cy - h / 2) * 160, (cx + w / 2) * 320, (cy + h / 2) * 160
+    assert np.allclose([x1, y1, x2, y2], [b.x1, b.y1, b.x2, b.y2])
+
+
+def test_label_rule_drops_small_and_hidden_boxes():
+    rule = LabelRule()
+    box = lambda x2, y2, vis: Box2D("car", 1, 0, 0, x2, y2, vis, 0.0, 50, 30.0, (30, 0, 0.7), (4.6, 1.9, 1.5), 0.0)  # noqa: E731
+    assert rule.keep(box(10, 8, 0.5))
+    assert not rule.keep(box(10, 4, 0.5))  # too short
+    assert not rule.keep(box(1.5, 8, 0.5))  # too narrow
+    assert not rule.keep(box(10, 8, 0.1))  # mostly hidden
+
+
+@pytest.fixture(scope="module")
+def tiny_dataset(tmp_path_factory):
+    out = tmp_path_factory.mktemp("det")
+    manifest = build_dataset(out, frames=24, workers=1, frames_per_episode=6)
+    return out, manifest
+
+
+def test_dataset_layout_and_manifest(tiny_dataset):
+    out, manifest = tiny_dataset
+    assert set(manifest["splits"]) == {"train", "training-dev", "dev", "test"}
+    assert manifest["label_rule"] == {"min_height_px": 5.0, "min_width_px": 2.0, "min_visible_fraction": 0.2}
+    train = manifest["splits"]["train"]
+    assert train["frames"] > 0 and sum(train["class_counts"].values()) > 0
+    # dev and test come from held-out towns with their own seeds
+    held = {e["scenario"] for s in ("dev", "test") for e in manifest["splits"][s]["episodes"]}
+    assert held and all(name.startswith("heldout_") for name in held)
+    seeds = {s: {e["seed"] for e in manifest["splits"][s]["episodes"]} for s in manifest["splits"]}
+    assert not seeds["train"] & (seeds["training-dev"] | seeds["dev"] | seeds["test"])
+    metas = [json.loads(line) for line in (out / "meta" / "train.jsonl").read_text().splitlines()]
+    for m in metas:
+        labels = (out / "labels" / "train" / f"{m['name']}.txt").read_text().split("\n")[:-1]
+        assert len(labels) == len(m["boxes"])
+        assert (out / "rgb" / "images" / "train" / f"{m['name']}.png").is_file()
+
+
+def test_fused_tiff_loads_in_channel_order(tiny_dataset):
+    """Ultralytics' reader stacks the TIFF pages in the order written: R, G, B, lidar depth, radar."""
+    import cv2
+
+    from perception.yolo import ultralytics
+
+    out, _ = tiny_dataset
+    ultralytics()
+    from ultralytics.utils.patches import imread
+
+    name = sorted((out / "rgb" / "images" / "train").glob("*.png"))[0].stem
+    tiff = imread(str(out / "fused" / "images" / "train" / f"{name}.tiff"), cv2.IMREAD_UNCHANGED)
+    rgb = cv2.imread(str(out / "rgb" / "images" / "train" / f"{name}.png"))[..., ::-1]
+    assert tiff.shape == (160, 320, len(CHANNELS["fused"]))
+    assert np.array_equal(tiff[..., :3], rgb)
+    assert tiff[..., 3].any()  # lidar hits the road ahead in every frame
+    assert not np.array_equal(tiff[..., 3], tiff[..., 4])
+
+
+def test_one_epoch_trains_and_the_weights_check_their_input(tiny_dataset, tmp_path):
+    from perception.detector import Detector
+    from perception.train import train_detector
+
+    out, _ = tiny_dataset
+    weights = tmp_path / "det.pt"
+    metrics = train_detector(out, "fused", epochs=1, imgsz=96, batch=4, out=weights, workers=0, runs=tmp_path / "runs",
+                             threads=1)
+    assert weights.is_file() and weights.with_suffix(".json").is_file()
+    assert metrics["channels"] == 5 and set(metrics["splits"]) == {"training-dev", "dev", "test"}
+    det = Detector(weights, "fused", imgsz=96)
+    assert isinstance(det(np.zeros((160, 320, 5), np.uint8)), list)
+    with pytest.raises(ValueError, match="5 input channels but --input rgb gives 3"):
+        Detector(weights, "rgb")
+    with pytest.raises(ValueError, match="needs an H×W×5 uint8"):
+        det(np.zeros((160, 320, 3), np.uint8))
+
+
+def test_missing_weights_name_the_train_command(tmp_path):
+    from perception.detector import Detector
+
+    with pytest.raises(FileNotFoundError, match="drivestack train detector --data data/detector --input fused"):
+        Detector(tmp_path / "nope.pt", "fused")
+
+
+def test_an_empty_dataset_directory_is_a_clear_error(tmp_path):
+    with pytest.raises(ValueError, match="no manifest.json.*drivestack data detector"):
+        load_manifest(tmp_path)

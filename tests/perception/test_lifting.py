@@ -1,0 +1,69 @@
+"""Lifting 2D boxes to 3D from synthetic lidar points, radar and the ground plane."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from perception.detector import Detection
+from perception.lifting import RadarReturns, lift
+from sim.sensors.specs import CameraSpec, RadarSpec
+
+CAM = CameraSpec().calib()
+
+
+def _box(points: np.ndarray, cls: str = "car") -> Detection:
+    uv, _ = CAM.project(points)
+    return Detection(cls, 0.9, *uv.min(axis=0), *uv.max(axis=0))
+
+
+def _car_rear(cx: float, cy: float, n: int = 200, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Points on the faces of a 4.6 × 1.9 × 1.5 m car centred at (cx, cy) that a sensor at the
+    origin sees (its rear, and the side facing the sensor), and the car's corners."""
+    rng = np.random.default_rng(seed)
+    rear, side = cx - 2.3, cy - 0.95 * np.sign(cy)
+    back = np.column_stack([rear + rng.normal(0, 0.03, n), cy + rng.uniform(-0.95, 0.95, n), rng.uniform(0.2, 1.5, n)])
+    flank = np.column_stack([cx + rng.uniform(-2.3, 2.3, n), side + rng.normal(0, 0.03, n), rng.uniform(0.2, 1.5, n)])
+    pts = np.vstack([back, flank]) if abs(cy) > 1.5 else back
+    corners = np.array([[x, y, z] for x in (cx - 2.3, cx + 2.3) for y in (cy - 0.95, cy + 0.95) for z in (0.0, 1.5)])
+    return pts, corners
+
+
+def _clutter(seed: int = 1) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    ground = np.column_stack([rng.uniform(3, 60, 3000), rng.uniform(-15, 15, 3000), rng.normal(0, 0.02, 3000)])
+    wall = np.column_stack([np.full(2000, 45.0), rng.uniform(-15, 15, 2000), rng.uniform(0, 8, 2000)])
+    return np.vstack([ground, wall])
+
+
+@pytest.mark.parametrize("cx,cy", [(20.3, 2.0), (12.0, -3.0), (35.0, 0.5)])
+def test_lidar_lifting_recovers_the_car_centre(cx, cy):
+    car, corners = _car_rear(cx, cy)
+    (d,) = lift([_box(corners)], np.vstack([car, _clutter()]), CAM)
+    assert d.source == "lidar" and d.points > 10
+    assert np.hypot(d.x - cx, d.y - cy) < 0.5  # the ground and the wall behind are not the car
+
+
+def test_radar_range_when_lidar_is_sparse():
+    _, corners = _car_rear(30.0, 0.0)
+    radar_cal = RadarSpec().calib()
+    # one return from the car's rear, in the radar frame (mounted 2.3 m forward of the vehicle centre)
+    rear = np.array([27.7 - 2.3, 0.0])
+    returns = RadarReturns.build(np.array([np.hypot(*rear)]), np.array([0.0]), np.array([-3.0]), radar_cal, CAM)
+    (d,) = lift([_box(corners)], np.empty((0, 3)), CAM, returns)
+    assert d.source == "radar"
+    assert abs(d.x - 30.0) < 1.0 and abs(d.y) < 0.5
+    assert d.range_rate == pytest.approx(-3.0)
+
+
+def test_ground_plane_fallback_for_a_pedestrian():
+    # a 1.7 m pedestrian 15 m ahead: the box's bottom edge touches the ground
+    feet, head = np.array([[15.0, 1.0, 0.0]]), np.array([[15.0, 1.0, 1.7]])
+    det = _box(np.vstack([feet + [0, 0.25, 0], head - [0, 0.25, 0]]), "pedestrian")
+    (d,) = lift([det], np.empty((0, 3)), CAM)
+    assert d.source == "ground"
+    assert np.hypot(d.x - 15.0, d.y - 1.0) < 0.5
+
+
+def test_a_light_with_no_lidar_or_radar_is_not_placed():
+    det = Detection("traffic_light_red", 0.9, 150, 30, 153, 38)
+    assert lift([det], np.empty((0, 3)), CAM) == []
