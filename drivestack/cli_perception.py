@@ -30,7 +30,7 @@ def data_detector_cmd(
 
     Splits: train / training-dev on the shipped scenarios, dev / test on held-out towns and seeds.
     Writes DIR/manifest.json with the seeds, weather, scenario mix, class counts and the label rule."""
-    from perception.dataset import build_dataset
+    from drivestack.detector_data import build_dataset
 
     with _bar() as bar:
         task = bar.add_task(f"rendering {out_dir}", total=frames, info="")

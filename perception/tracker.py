@@ -42,12 +42,12 @@ class Track:
 class Tracker:
     def __init__(self, params: TrackerParams | None = None) -> None:
         self.p = params or TrackerParams()
+        self.reset()
+
+    def reset(self) -> None:
         self.tracks: list[Track] = []
         self._next_id = 1
         self.t: float | None = None
-
-    def reset(self) -> None:
-        self.__init__(self.p)
 
     def _predict(self, dt: float) -> None:
         F = np.eye(4)

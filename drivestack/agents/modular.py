@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import time
 from collections import deque
-from dataclasses import dataclass
 
 import numpy as np
 
@@ -31,11 +30,6 @@ LIGHT_STATES = {"traffic_light_red": LightState.RED, "traffic_light_yellow": Lig
 HEAD_GATE_M = 4.0  # a light detection this close to a mapped signal head reads that head
 LIGHT_WINDOW_S = 0.35  # light states seen within this window vote (score-weighted)
 LIGHT_HOLD_S = 1.5  # a light not seen for longer is unknown (and the planner treats unknown as red)
-
-
-@dataclass
-class _LightMemory:
-    seen: deque  # (t, LightState, score)
 
 
 class ModularAgent:
@@ -74,7 +68,8 @@ class ModularAgent:
         heads = [(p.x, p.y, p.lane_id) for p in road_map.props if p.kind == "traffic_light"]
         self.head_xy = np.array([h[:2] for h in heads]).reshape(-1, 2)
         self.head_lane = [h[2] for h in heads]
-        self.memory: dict[str, _LightMemory] = {ln.lane_id: _LightMemory(deque()) for ln in self.lines}
+        # per stop line (keyed by its lane): the light states seen, as (t, LightState, score)
+        self.seen: dict[str, deque] = {ln.lane_id: deque() for ln in self.lines}
 
     def act(self, obs: Observation) -> Control:
         t0 = time.perf_counter()
@@ -140,14 +135,14 @@ class ModularAgent:
             xy = T[:2, :2] @ (d.x, d.y) + T[:2, 3]
             dist = np.hypot(*(self.head_xy - xy).T)
             k = int(np.argmin(dist))
-            mem = self.memory.get(self.head_lane[k])
-            if dist[k] < HEAD_GATE_M and mem is not None:
-                mem.seen.append((t, state, d.det.score))
+            seen = self.seen.get(self.head_lane[k])
+            if dist[k] < HEAD_GATE_M and seen is not None:
+                seen.append((t, state, d.det.score))
         out = []
         for line in self.lines:
             state = None
             if line.kind == "light":
-                seen = self.memory[line.lane_id].seen
+                seen = self.seen[line.lane_id]
                 while seen and t - seen[0][0] > LIGHT_HOLD_S:
                     seen.popleft()
                 if seen:

@@ -6,7 +6,8 @@ import json
 import numpy as np
 import pytest
 
-from perception.dataset import LabelRule, build_dataset, load_manifest
+from drivestack.detector_data import build_dataset
+from perception.dataset import LabelRule, load_manifest
 from perception.fusion import CHANNELS
 from sim.sensors.frames import Box2D
 
