@@ -308,6 +308,13 @@ def bench_mpc(solver: str = "fatrop", horizon: int = 20, dt: float = 0.1, time_b
                 "lateral_rms_m": round(float(np.sqrt(np.mean(lat ** 2))), 4), "manoeuvres": per}
 
     params = MPCParams(horizon=horizon, dt=dt, solver=solver, time_budget_ms=time_budget_ms)
-    mpc = summarise(lambda: MPCController(params=params))
-    return {"solver": solver, "horizon": horizon, "dt": dt, "time_budget_ms": time_budget_ms, **mpc,
+    compiled: list[bool] = []  # whether each controller runs the NLP's functions compiled to C (control/mpc.py)
+
+    def make_mpc() -> MPCController:
+        ctrl = MPCController(params=params)
+        compiled.append(ctrl.compiled)
+        return ctrl
+
+    mpc = summarise(make_mpc)
+    return {"solver": solver, "horizon": horizon, "dt": dt, "time_budget_ms": time_budget_ms, "compiled": all(compiled), **mpc,
             "baseline": {"controller": "pure_pursuit_pid", **summarise(PurePursuitPID)}}

@@ -29,6 +29,10 @@ SEED_BASE = {"train": 100_000, "training-dev": 200_000, "dev": 300_000, "test": 
 # Faster signal cycles than the driving suite's: every light state shows up often (yellow is short).
 DATA_SIGNALS = {"green": (4.0, 10.0), "yellow": (3.0, 6.0), "all_red": 1.0, "offset": (0.0, 20.0)}
 WEATHER_MIX = {"day": 0.35, "dusk": 0.2, "night": 0.15, "fog": 0.15, "rain": 0.15}
+# Share of train / training-dev episodes on procedural towns and junctions (drivestack/e2e/scenarios.py)
+# rather than the 14 shipped scenarios: many layouts, so the detector learns streets, not a suite.
+PROCEDURAL_SHARE = 0.5
+PROCEDURAL_FAMILIES = ("town", "junction")
 
 # Held-out towns for dev and test: layouts that no training scenario uses, with routes through
 # their signalised and all-way-stop interiors.
@@ -72,20 +76,33 @@ def plan(frames: int, frames_per_episode: int = 20, seed: int = 0,
     out = []
     for split in SPLITS:
         quota = max(1, round(frames * SPLIT_FRACTIONS[split]))
-        pool = train_pool if split in ("train", "training-dev") else held_pool
+        held = split in ("dev", "test")
         n = math.ceil(quota / frames_per_episode)
         for i in range(n):
             take = min(frames_per_episode, quota - i * frames_per_episode)
-            out.append(Episode(split, pool[i % len(pool)], SEED_BASE[split] + seed * 10_000 + i,
-                               str(rng.choice(weathers, p=probs / probs.sum())), take))
+            ep_seed = SEED_BASE[split] + seed * 10_000 + i
+            if held:
+                name = held_pool[i % len(held_pool)]
+            elif rng.random() < PROCEDURAL_SHARE:
+                name = f"{PROCEDURAL_FAMILIES[int(rng.integers(len(PROCEDURAL_FAMILIES)))]}-{ep_seed}"
+            else:
+                name = train_pool[i % len(train_pool)]
+            out.append(Episode(split, name, ep_seed, str(rng.choice(weathers, p=probs / probs.sum())), take))
     return out
 
 
 def _scenario(name: str):
+    """A held-out town, a procedural draw (`FAMILY-SEED`), or a shipped scenario, by name."""
+    from drivestack.e2e.scenarios import procedural
     from sim.scenario import Scenario, load_scenario
 
     held = {h["name"]: h for h in HELD_OUT}
-    return Scenario.model_validate(held[name]) if name in held else load_scenario(name)
+    if name in held:
+        return Scenario.model_validate(held[name])
+    family, _, seed = name.rpartition("-")
+    if family in PROCEDURAL_FAMILIES:
+        return procedural(family, np.random.default_rng(int(seed)), name)
+    return load_scenario(name)
 
 
 def render_episode(ep: Episode, out: Path) -> list[dict]:

@@ -55,7 +55,7 @@ def train_detector(data: Path, mode: str = "fused", epochs: int = 30, imgsz: int
     t0 = time.perf_counter()
     model.train(data=str(data_yaml), epochs=epochs, imgsz=imgsz, batch=batch, device="cpu", workers=workers,
                 seed=seed, deterministic=True, plots=False, amp=False, project=str(run_dir), name="train",
-                exist_ok=True, close_mosaic=max(1, epochs // 5), patience=max(epochs, 100), verbose=False)
+                exist_ok=True, close_mosaic=max(1, epochs // 5), warmup_epochs=min(3.0, epochs / 10), patience=max(epochs, 100), verbose=False)
     train_s = time.perf_counter() - t0
     best = Path(model.trainer.best)
     out = Path(out)

@@ -153,13 +153,19 @@ class LatticePlanner:
         total = lat_cost[:, None] + lon_cost[None, lon_idx]
         order = np.argsort(total, axis=None, kind="stable")
         checked, drawn = 0, []
+        # a car already off the drivable area (pushed there by noise, or by a policy the expert
+        # shadows) may stay off it while it returns; otherwise no candidate would ever be valid
+        h = np.interp([s[0]], route.s, route.heading)
+        x0 = np.interp([s[0]], route.s, route.points[:, 0]) - np.sin(h) * d[0]
+        y0 = np.interp([s[0]], route.s, route.points[:, 1]) + np.cos(h) * d[0]
+        off_now = None if self.m.is_drivable(_corners(x0, y0, h, self.length, self.width)[0]).all() else abs(d[0])
         for flat in order[: p.max_checks]:
             i, j = np.unravel_index(flat, total.shape)
             k = lon_idx[j]
             traj = self._to_world(t_now, route, S[k], Sd[k], Sdd[k], D[i], Dd[i])
             checked += 1
             drawn.append(np.column_stack([traj.x, traj.y]))
-            if self._valid(traj, prediction):
+            if self._valid(traj, prediction, D[i], off_now):
                 self._prev = (t_now, np.stack([S[k], Sd[k], Sdd[k], D[i], Dd[i], Ddd[i]]))
                 return PlanResult(traj, False, checked, drawn)
         self._prev = None
@@ -179,12 +185,21 @@ class LatticePlanner:
         curv = np.where(v > 1.0, curv, kappa)
         return Trajectory(t_now + self.t, x, y, yaw, v, Sdd, curv)
 
-    def _valid(self, traj: Trajectory, pred: Prediction) -> bool:
+    def _valid(self, traj: Trajectory, pred: Prediction, D: np.ndarray, off_now: float | None) -> bool:
+        """Within curvature, inside the drivable area from 1 s on, clear of the predicted obstacles.
+
+        `off_now`: the ego's lateral offset [m] when it is off the drivable area now. Then a sample
+        outside is allowed while it is no farther out than that (the candidate returns), as long as
+        the candidate ends inside."""
         if np.abs(traj.curvature).max() > self.p.max_curvature:
             return False
         step = slice(10, None, 5)  # from 1 s on: where the ego is now is not the candidate's fault
         corners = _corners(traj.x[step], traj.y[step], traj.yaw[step], self.length, self.width).reshape(-1, 2)
-        if not np.all(self.m.is_drivable(corners)):
+        inside = self.m.is_drivable(corners).reshape(-1, 4).all(1)
+        if off_now is not None:
+            inside |= np.abs(D[step]) <= off_now + 1e-6
+            inside[-1] &= bool(self.m.is_drivable(corners[-4:]).all())
+        if not np.all(inside):
             return False
         return not collides(traj, pred, self.length, self.width, self.p.vehicle_margin)
 

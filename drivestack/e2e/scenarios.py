@@ -68,7 +68,8 @@ def _town(rng: np.random.Generator) -> dict:
                 if 0 <= a < rows and 0 <= b < cols and (len(path) < 2 or (a, b) != path[-2])]
         path.append(nbrs[int(rng.integers(len(nbrs)))])
     lanes = [f"r{a}c{b}>r{c}c{d}.0" for (a, b), (c, d) in zip(path[:-1], path[1:])]
-    return {"map": {"type": "grid_town", "rows": rows, "cols": cols, "block": 70},
+    return {"map": {"type": "grid_town", "rows": rows, "cols": cols, "block": int(rng.integers(60, 86)),
+                    "lanes": int(rng.integers(1, 3))},
             "ego": {"start": {"lane": lanes[0], "s": 10}, "via": [{"lane": ln, "s": 25} for ln in lanes[1:-1]],
                     "goal": {"lane": lanes[-1], "s": 35}},
             "traffic": {"vehicles": [6, 20], "pedestrians": [4, 14]}}
@@ -94,6 +95,10 @@ def draw(seed: int, index: int, mix: dict[str, float] = MIX) -> Draw:
     if family == "shipped":
         paths = shipped_scenarios()
         return Draw(load_scenario(paths[int(rng.integers(len(paths)))]), SHIPPED_SEED0 + index, family)
-    data = FAMILIES[family](rng)
-    data = {"description": f"e2e training: {family}", "weather": WEATHER, "duration_s": 120, **data}
-    return Draw(parse_scenario(data, f"e2e_{family}_{seed}_{index}"), index, family)
+    return Draw(procedural(family, rng, f"e2e_{family}_{seed}_{index}"), index, family)
+
+
+def procedural(family: str, rng: np.random.Generator, name: str) -> Scenario:
+    """A scenario of one procedural family, drawn with `rng` (the detector's dataset uses these too)."""
+    data = {"description": f"procedural {family}", "weather": WEATHER, "duration_s": 120, **FAMILIES[family](rng)}
+    return parse_scenario(data, name)

@@ -1,10 +1,14 @@
 """The CasADi MPC (control/mpc.py) in closed loop on the simulator's own bicycle model."""
 from __future__ import annotations
 
+import shutil
+import subprocess
+
 import casadi as ca
 import numpy as np
 import pytest
 
+import control.mpc as mpc_module
 from control.mpc import NX, MPCController, MPCParams, discrete_step
 from control.pure_pursuit import PurePursuitPID
 from drivestack.bench import mpc_manoeuvres, run_manoeuvre
@@ -198,3 +202,41 @@ def test_expert_controller_option():
     assert isinstance(pid.controller, PurePursuitPID) and pid.fallback_steps == 0
     with pytest.raises(UserError):
         make_agent("expert", controller="lqr")
+
+
+HAS_CC = shutil.which("gcc") is not None or shutil.which("cc") is not None
+
+
+@pytest.mark.skipif(not HAS_CC, reason="no C compiler: the MPC runs CasADi's virtual machine")
+def test_compiled_nlp_is_cached(monkeypatch):
+    """A second controller loads the compiled NLP from .cache/casadi: an unstable key would compile again."""
+    assert MPCController().compiled  # compiles only when the cache lacks this NLP
+
+    def compile_again(*args, **kwargs):
+        raise AssertionError("compiled again")
+
+    monkeypatch.setattr(mpc_module, "_compile", compile_again)
+    assert MPCController().compiled
+
+
+def test_failed_compile_falls_back_to_the_virtual_machine(monkeypatch, tmp_path):
+    def broken(*args, **kwargs):
+        raise subprocess.CalledProcessError(1, "gcc")
+
+    monkeypatch.setattr(mpc_module, "CACHE_DIR", tmp_path)
+    monkeypatch.setattr(mpc_module, "_compile", broken)
+    ctrl = MPCController()
+    assert not ctrl.compiled and not any(tmp_path.iterdir())
+    traj = line_traj(10.0, y=1.0)
+    ctrl.control(VehicleState(0.0, 0.0, 0.0, 10.0), traj, 0.0)
+    assert ctrl.failures == 0 and ctrl.fallback_steps == 0 and not ctrl.last_status.startswith("fallback")
+
+
+@pytest.mark.skipif(not HAS_CC, reason="no C compiler: the MPC runs CasADi's virtual machine")
+def test_compiled_equals_virtual_machine():
+    """The compiled NLP functions change the speed of a solve, not its result."""
+    traj, _, path = mpc_manoeuvres()["double_lane_change_60kmh"]
+    compiled, vm = MPCController(), MPCController(params=MPCParams(codegen=False))
+    assert compiled.compiled and not vm.compiled
+    a, b = run_manoeuvre(compiled, traj, 3.0, path), run_manoeuvre(vm, traj, 3.0, path)
+    np.testing.assert_allclose(a["cmds"], b["cmds"], rtol=0, atol=1e-9)

@@ -147,3 +147,17 @@ def test_planner_reports_the_emergency_state(road):
     out = Planner(road, r).plan(PlannerInput(0.0, ego, tuple(wall(x0, -1.75)), ()))
     assert out.emergency and out.state is State.EMERGENCY_STOP
     check_emergency_trajectory(out.trajectory, v0, x0)
+
+
+@pytest.mark.parametrize("d0", [-1.0, -1.3])
+def test_a_car_off_the_road_edge_plans_its_way_back(road, d0):
+    """Pushed 1 m or more right of a one-lane road's centre, a corner is off the drivable area now;
+    the plan must bring the car back rather than give up in an emergency stop."""
+    r = build_route(road, ["fwd.0"])
+    assert not road.is_drivable(np.array([[30.0 + L / 2, -1.75 + d0 - W / 2]]))[0]  # really off now
+    res = LatticePlanner(road).plan(0.0, r, (30.0, 8.0, 0.0), (d0, 0.0, 0.0), Goal(11.1), predict([], road, T))
+    assert not res.emergency
+    y = res.trajectory.y
+    assert abs(y[-1] + 1.75) < 0.1  # back on the lane centre
+    assert np.all(np.diff(np.abs(y + 1.75)) <= 1e-6)  # never farther out than it started
+    assert res.trajectory.v[-1] > 7.0  # and it keeps driving
