@@ -56,6 +56,7 @@ def train_e2e_cmd(
     dagger_epochs: int = typer.Option(2, "--dagger-epochs", min=1, help="Retraining epochs per DAgger round."),
     batch_size: int = typer.Option(64, "--batch-size", min=1),
     lr: float = typer.Option(1e-3, "--lr", min=0.0, help="AdamW learning rate (cosine decay)."),
+    balance: float = typer.Option(0.5, "--balance", min=0.0, max=1.0, help="Sample frames with weight count(command)^-B (0: uniform; 1: every command equally)."),
     eval_scenarios: str = typer.Option("curve_lane_keeping,town_loop", "--eval-scenarios", help="Closed-loop evaluation scenarios, comma-separated."),
     eval_seeds: int = typer.Option(1, "--eval-seeds", min=0, help="Closed-loop seeds per scenario (0: skip)."),
     seed: int = typer.Option(0, "--seed", "-s", help="Seed of the split, subsample, initial weights and batch order."),
@@ -71,7 +72,7 @@ def train_e2e_cmd(
     scenarios = tuple(s.strip() for s in eval_scenarios.split(",") if s.strip())
     for s in scenarios:
         resolve_path(s)  # a bad name fails now, not after training
-    cfg = TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, frames=frames, dagger_rounds=dagger_rounds,
+    cfg = TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, balance=balance, frames=frames, dagger_rounds=dagger_rounds,
                       dagger_episodes=dagger_episodes, dagger_epochs=dagger_epochs, eval_scenarios=scenarios,
                       eval_seeds=eval_seeds, seed=seed, threads=threads)
     if not data.is_dir():

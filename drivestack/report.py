@@ -160,12 +160,13 @@ def write_report(out: Path, records: list[dict], summary: dict, config: dict) ->
               "Means over episodes (errors left out). TTC is under constant velocity with oriented boxes, bound "
               "0.95 s; the nuPlan score is the CLS combination with route progress in place of expert progress.", ""]
     lines += _table(["agent", "at-fault coll.", "drivable area", "driving direction", "progress", "TTC within bound",
-                     "time TTC < 0.95 s", "speed limit", "comfortable", "hard braking", "time to goal [s]",
+                     "time TTC < 0.95 s", "speed limit", "comfortable", "uncomfortable outside emergencies", "hard braking", "time to goal [s]",
                      "nuPlan score"],
                     [[a, str(b["at_fault_collisions"]), _f(b["drivable_area_compliance_mean"], 3),
                       _f(b["driving_direction_compliance_mean"], 3), _f(b["progress_mean"], 3),
                       _f(b["ttc_within_bound_rate"], 3), _f(b["ttc_below_fraction_mean"], 4),
-                      _f(b["speed_limit_compliance_mean"], 3), _f(b["comfortable_rate"], 3), str(b["hard_braking_events"]),
+                      _f(b["speed_limit_compliance_mean"], 3), _f(b["comfortable_rate"], 3),
+                      str(b.get("uncomfortable_nonemergency_episodes", "–")), str(b["hard_braking_events"]),
                       _f(b["time_to_goal_s_mean"], 1), _f(b["nuplan_score_mean"], 3)]
                      for a, b in ((a, summary["agents"][a]) for a in agents)])
     lines += ["", "## Worst episodes", "", "Replay any of them: the same scenario, agent and seed give the same run.", ""]

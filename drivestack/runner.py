@@ -12,7 +12,7 @@ import yaml
 
 from drivestack.agents import Agent, make_agent
 from drivestack.errors import UserError
-from sim.comfort import comfort_signals, comfort_violations
+from sim.comfort import comfort_signals, comfort_violations, outside_windows
 from sim.infractions import EventKind
 from sim.metrics.nuplan_score import nuplan_score
 from sim.metrics.summary import episode_terms
@@ -49,6 +49,7 @@ def run_episode(scenario: Scenario | str, agent: Agent | str, seed: int,
         raise UserError(f"agent {ag.name!r}: {e}") from None
     control = Control(0.0, 0.0)
     trace: list[tuple[float, float, float, float, float]] = []
+    emergency_t: list[float] = []
     outcome = None
     v = world.vehicles
     while outcome is None:
@@ -57,17 +58,19 @@ def run_episode(scenario: Scenario | str, agent: Agent | str, seed: int,
             if rig is not None:  # frames at the agent rate, and noisy odometry if declared
                 obs = rig.observe(world, obs)
             control = ag.act(replace(obs, privileged=world) if ag.privileged else obs)
+            if getattr(ag, "emergency", False):  # planners report their emergency stops
+                emergency_t.append(obs.t)
             if on_tick is not None:
                 on_tick(world)
         for event in world.step(control):
             outcome = outcome or OUTCOMES.get(event.kind)
         trace.append((world.t, float(v.x[0]), float(v.y[0]), float(v.yaw[0]), float(v.v[0])))
     return _record(world, sc, ag.name, seed, outcome, np.array(trace), time.perf_counter() - wall0,
-                   fallback_steps=int(getattr(ag, "fallback_steps", 0)))
+                   fallback_steps=int(getattr(ag, "fallback_steps", 0)), emergency_t=np.array(emergency_t))
 
 
 def _record(world: World, sc: Scenario, agent: str, seed: int, outcome: str, trace: np.ndarray, wall: float,
-            fallback_steps: int = 0) -> dict:
+            fallback_steps: int = 0, emergency_t: np.ndarray = np.zeros(0)) -> dict:
     c = world.criteria
     events = c.events
     distance = float(np.sum(np.hypot(np.diff(trace[:, 1]), np.diff(trace[:, 2])))) if len(trace) > 1 else 0.0
@@ -76,6 +79,7 @@ def _record(world: World, sc: Scenario, agent: str, seed: int, outcome: str, tra
     penalty = infraction_penalty(events)
     sig = comfort_signals(trace[:, 0], trace[:, 4], trace[:, 3])
     comfort = comfort_violations(sig)
+    comfort_calm = comfort_violations(sig, mask=outside_windows(trace[:, 0], emergency_t)) if len(trace) else {}
     collisions = [e for e in events if e.kind.value.startswith("collision")]
     terms = episode_terms(events, c.offroad, c.progress.completion, world.metrics, trace[:, 0], sig["lon_accel"],
                           comfort, distance)
@@ -96,6 +100,9 @@ def _record(world: World, sc: Scenario, agent: str, seed: int, outcome: str, tra
         "max_abs_jerk": round(float(np.max(np.abs(sig["jerk"]))) if len(trace) else 0.0, 4),
         "comfort_violations": sum(comfort.values()),
         "comfort": comfort,
+        # the same terms outside emergency stops (0.5 s before to 1.5 s after each tick the planner reported one)
+        "comfort_violations_nonemergency": sum(comfort_calm.values()),
+        "emergency_ticks": len(emergency_t),
         "distance_m": round(distance, 3),
         "duration_s": round(world.t, 3),
         "sim_steps": world.steps,

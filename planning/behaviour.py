@@ -34,7 +34,7 @@ class State(str, Enum):
 class BehaviourParams:
     lookahead: float = 80.0  # stop lines and leads this far ahead count [m]
     comfort_decel: float = 3.0  # braking for yellow, "able to stop" [m/s²]
-    max_lat_accel: float = 2.0  # curve speed [m/s²]
+    max_lat_accel: float = 3.0  # curve speed [m/s²]
     corridor: float = 1.7  # half-width of the path that an object must enter to matter [m]
     ped_corridor: float = 1.8  # the same for pedestrians (half the car's width and 0.85 m) [m]
     ped_horizon: float = 3.0  # pedestrians' predicted positions this far ahead count [s]
@@ -129,7 +129,7 @@ class BehaviourLayer:
     # ---- pieces ------------------------------------------------------------------------------
     def _target_speed(self, S: float) -> float:
         r, p = self.route, self.params
-        ahead = np.linspace(S, S + 35.0, 15)
+        ahead = np.linspace(S, S + 60.0, 31)  # 2 m apart: no short turn falls between samples
         kappa = np.abs(np.interp(ahead, r.s, r.curvature))
         limit = float(np.interp(S, r.s, r.speed_limit))
         cap = np.sqrt(p.max_lat_accel / np.maximum(kappa, 1e-4))

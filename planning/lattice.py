@@ -26,10 +26,13 @@ class LatticeParams:
     lon_times: tuple[float, ...] = (2.0, 3.5, 5.0)  # [s]
     speed_fractions: tuple[float, ...] = (1.0, 0.75, 0.5, 0.25, 0.0)  # of the target speed
     stop_times: tuple[float, ...] = (2.0, 3.0, 4.0, 5.0, 6.5, 8.0, 10.0)  # [s]
-    max_accel: float = 2.5  # comfort [m/s²]
+    max_accel: float = 2.3  # comfort [m/s²] (nuPlan bound: 2.40)
     max_decel: float = 4.0  # comfort braking [m/s²]
+    stop_jerk: float = 3.0  # peak jerk of the unasked-for comfortable stops [m/s³] (nuPlan bound: 4.13)
     emergency_decel: float = 8.0  # [m/s²]
     max_curvature: float = 0.25  # [1/m]
+    max_lat_accel: float = 3.5  # along the route's curves [m/s²] (nuPlan's comfort bound: 4.89)
+    max_yaw_rate: float = 0.85  # along the route's curves [rad/s] (nuPlan's comfort bound: 0.95)
     speed_tolerance: float = 1.05  # × the target speed
     k_jerk: float = 0.1
     k_time: float = 0.5
@@ -121,7 +124,8 @@ class LatticePlanner:
         # stops from the current speed, and waiting behind a standing car
         # (a comfortable stop's duration follows from the speed, T = 1.5 v / a: a target that
         # recedes with every replan would never be reached)
-        Ta = np.maximum(1.5 * s[1] / np.array([2.0, 3.0, 3.9]), 0.3)
+        # and no shorter than the jerk bound allows: a quintic stop from v over T peaks at 6 v / T² [m/s³]
+        Ta = np.maximum(np.maximum(1.5 * s[1] / np.array([2.0, 3.0, 3.9]), np.sqrt(6 * max(s[1], 0.0) / p.stop_jerk)), 0.3)
         qs = quintic(s[0], s[1], s[2], s[0] + s[1] * Ta / 2, 0.0, 0.0, Ta)
         lon_c.append(qs), lon_T.append(Ta)
         lon_cost.append(p.k_time * Ta + p.k_optional_stop * vt**2 + 1.0)
@@ -141,6 +145,12 @@ class LatticePlanner:
         ok &= Sd.max(1) <= max(vt * p.speed_tolerance, s[1] + 0.1)
         if goal.stop_at is not None:
             ok &= (S + half).max(1) <= goal.stop_at + 0.3
+        # slow enough for the route's curves along the whole horizon (the behaviour's target speed
+        # only looks at the curve ahead of where the car is now); soft if no candidate can manage it
+        kappa = np.abs(np.interp(S, route.s, route.curvature))
+        curve_ok = ((Sd**2 * kappa).max(1) <= p.max_lat_accel) & ((Sd * kappa).max(1) <= p.max_yaw_rate)
+        if np.any(ok & curve_ok):
+            ok &= curve_ok
         # ---- lateral primitives ----
         offsets = np.array(p.lat_offsets if goal.allow_offset else (0.0,) + tuple(o for o in p.lat_offsets if abs(o) <= 0.5 and o != 0.0))
         Tl = np.repeat(np.array(p.lat_times), len(offsets))
@@ -242,7 +252,9 @@ def collides(traj: Trajectory, pred: Prediction, length: float, width: float, ma
     oy = pred.y[:, None, :k] + np.sin(pred.yaw[:, None, :k]) * ooff[:, :, None]
     dx = ex.T[None, :, None, :] - ox[:, None, :, :]  # (N, 3e, 3o, k)
     dy = ey.T[None, :, None, :] - oy[:, None, :, :]
-    # vehicles keep `margin`; pedestrians carry their own (growing) uncertainty margin instead
-    extra = np.where((pred.length > 2.0)[:, None], margin, 0.0) + pred.margin[:, :k]
+    # vehicles keep `margin`, reached over the first second (a car already closer than that, passing
+    # a parked one, must not find every candidate blocked); pedestrians carry their own growing one
+    ramp = np.minimum(traj.t[:k] - traj.t[0], 1.0)
+    extra = np.where((pred.length > 2.0)[:, None], margin * ramp[None, :], 0.0) + pred.margin[:, :k]
     reach = r_e + r_o[:, None, None, None] + extra[:, None, None, :]
     return bool(np.any(dx * dx + dy * dy < reach * reach))

@@ -36,8 +36,27 @@ def comfort_signals(t: np.ndarray, v: np.ndarray, yaw: np.ndarray) -> dict[str, 
                 lon_jerk=lon_jerk, jerk=np.hypot(lon_jerk, lat_jerk))
 
 
-def comfort_violations(sig: dict[str, np.ndarray], lim: ComfortLimits = ComfortLimits()) -> dict[str, bool]:
-    """Which of nuPlan's six comfort terms were exceeded at any time in the episode."""
+def outside_windows(t: np.ndarray, events: np.ndarray, before: float = 0.5, after: float = 1.5) -> np.ndarray:
+    """Mask of the samples `t` [s] farther than `before` ahead of / `after` behind every event time.
+
+    Used to leave emergency stops out of comfort: the smoothing window (0.7 s) spreads the brake's
+    onset ahead of the tick that decided it, and its release follows the last emergency tick."""
+    if len(events) == 0:
+        return np.ones(len(t), bool)
+    events = np.sort(np.asarray(events, float))
+    i = np.searchsorted(events, t)  # the next event at or after each sample
+    nxt = events[np.minimum(i, len(events) - 1)]
+    prv = events[np.maximum(i - 1, 0)]
+    near_next = (nxt >= t) & (nxt - t <= before)
+    near_prev = (prv <= t) & (t - prv <= after)
+    return ~(near_next | near_prev)
+
+
+def comfort_violations(sig: dict[str, np.ndarray], lim: ComfortLimits = ComfortLimits(),
+                       mask: np.ndarray | None = None) -> dict[str, bool]:
+    """Which of nuPlan's six comfort terms were exceeded at any time in the episode (or in `mask`)."""
+    if mask is not None:
+        sig = {k: v[mask] for k, v in sig.items()}
     if len(sig["lon_accel"]) == 0:
         return {}
     return {

@@ -42,6 +42,11 @@ class ExpertAgent:
         """Ticks on which the MPC fell back (pure pursuit or brake); 0 for the PID tracker."""
         return int(getattr(self.controller, "fallback_steps", 0))
 
+    @property
+    def emergency(self) -> bool:
+        """Whether this tick's plan is an emergency stop (the runner leaves those out of comfort)."""
+        return bool(self.last is not None and self.last.emergency)
+
     def sensors(self) -> list:
         return []
 

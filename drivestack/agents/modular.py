@@ -56,6 +56,11 @@ class ModularAgent:
     def fallback_steps(self) -> int:
         return int(self.controller.fallback_steps)
 
+    @property
+    def emergency(self) -> bool:
+        """Whether this tick's plan is an emergency stop (the runner leaves those out of comfort)."""
+        return bool(self.last is not None and self.last.emergency)
+
     def sensors(self) -> list:
         return [CameraSpec(), LidarSpec(), RadarSpec()]
 

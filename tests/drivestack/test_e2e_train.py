@@ -140,3 +140,18 @@ def test_augmentation_changes_light_not_geometry():
     assert len({round(float(o[0, 0, 150]), 3) for o in out}) == 8  # every frame lit differently
     edge = (out[..., 101:] - out[..., :99].mean(-1, keepdim=True)).amin(-1)
     assert bool((edge > 50).all()) and bool((out[..., :99].std(-1) < 1e-4).all())  # the edge stays where it was
+
+
+@pytest.mark.parametrize("balance, rare_share", [(0.0, 0.1), (0.5, 0.25), (1.0, 0.5)])
+def test_balanced_epochs_show_rare_commands_more_often(balance, rare_share):
+    """9:1 frames of two commands, each frame drawn with weight n^−b: the rare command gets
+    1000^(1−b) / (9000^(1−b) + 1000^(1−b)) of the draws (0.1, 0.25, 0.5)."""
+    from drivestack.e2e.train import epoch_order
+
+    command = torch.tensor([0] * 9000 + [2] * 1000)
+    order = epoch_order(command, balance, torch.Generator().manual_seed(0))
+    assert len(order) == len(command)
+    share = float((command[order] == 2).float().mean())
+    assert share == pytest.approx(rare_share, abs=0.02)
+    if balance == 0.0:
+        assert sorted(order.tolist()) == list(range(len(command)))  # a plain permutation

@@ -46,3 +46,12 @@ def test_expert_needs_no_sustained_emergency_braking(scenario):
     _, states = episode(scenario)
     ticks = states.count(State.EMERGENCY_STOP)
     assert ticks <= 5, f"{ticks} ticks ({ticks / 10:.1f} s) in emergency_stop"
+
+
+@pytest.mark.parametrize("scenario", list(SCENARIOS))
+def test_expert_is_comfortable_outside_emergency_stops(scenario):
+    """nuPlan's comfort limits hold everywhere except around the ticks the planner declared an
+    emergency stop, and the record counts exactly those ticks."""
+    record, states = episode(scenario)
+    assert record["emergency_ticks"] == states.count(State.EMERGENCY_STOP)
+    assert record["comfort_violations_nonemergency"] == 0, record["comfort"]

@@ -161,3 +161,19 @@ def test_a_car_off_the_road_edge_plans_its_way_back(road, d0):
     assert abs(y[-1] + 1.75) < 0.1  # back on the lane centre
     assert np.all(np.diff(np.abs(y + 1.75)) <= 1e-6)  # never farther out than it started
     assert res.trajectory.v[-1] > 7.0  # and it keeps driving
+
+
+def test_plan_slows_for_a_tight_curve_ahead():
+    """Entering a 12 m-radius bend 25 m ahead at 11 m/s: the chosen plan keeps v²κ within the
+    lattice's lateral-acceleration bound along its whole horizon (the target speed alone, taken
+    where the car is now, would carry it into the bend at speed)."""
+    from sim.map_builders import curved
+
+    bend = curved(((60, 0.0), (40, 1 / 12), (60, 0.0)), RoadStyle(lanes=1, speed_limit=13.9))
+    r = build_route(bend, ["fwd.0"])
+    res = LatticePlanner(bend).plan(0.0, r, (35.0, 11.0, 0.0), (0.0, 0.0, 0.0), Goal(11.0), predict([], bend, T))
+    assert not res.emergency
+    traj = res.trajectory
+    kappa = np.abs(np.interp(35.0 + np.cumsum(np.r_[0.0, np.hypot(np.diff(traj.x), np.diff(traj.y))]), r.s, r.curvature))
+    assert np.max(traj.v**2 * kappa) <= P.max_lat_accel + 0.05
+    assert kappa.max() > 0.08  # the horizon really reaches into the bend
