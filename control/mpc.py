@@ -44,7 +44,8 @@ from sim.types import Control, Trajectory, VehicleState
 from sim.vehicle_model import VehicleParams, derivatives
 
 NX, NU = 6, 2
-CACHE_DIR = Path(__file__).resolve().parents[1] / ".cache" / "casadi"
+# beside the project by default; DRIVESTACK_CACHE moves it (an installed package may sit read-only)
+CACHE_DIR = Path(os.environ.get("DRIVESTACK_CACHE", Path(__file__).resolve().parents[1] / ".cache")) / "casadi"
 # -O1: as fast as -O2/-O3 on these straight-line functions (A/B within 1 %), at about half the compile
 # time. No contraction into fused multiply-adds: the compiled functions round like CasADi's VM.
 CFLAGS = ("-O1", "-ffp-contract=off", "-shared", "-fPIC")

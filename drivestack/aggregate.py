@@ -87,8 +87,11 @@ def block(records: list[dict]) -> dict:
         "progress_mean": _mean(ok, "progress"),
         "comfortable_rate": _mean(ok, "comfortable"),
         "comfort_violations": _count(records, "comfort_violations"),
-        # episodes with a comfort violation away from emergency stops (older records lack the key)
-        "uncomfortable_nonemergency_episodes": sum(1 for r in ok if r.get("comfort_violations_nonemergency", 0) > 0),
+        # episodes with a comfort violation away from emergency stops; None where no episode could
+        # tell (agents without a planner, records from before the key)
+        "uncomfortable_nonemergency_episodes": (
+            sum(1 for r in ok if (r.get("comfort_violations_nonemergency") or 0) > 0)
+            if any(r.get("comfort_violations_nonemergency") is not None for r in ok) else None),
         "hard_braking_events": _count(records, "hard_braking_events"),
         "nuplan_score_mean": _mean(ok, "nuplan_score"),
         "distance_km": _r(km, 4),

@@ -43,9 +43,9 @@ CONTRACT = ["scenario", "agent", "seed", "outcome", "route_completion", "infract
             "max_abs_jerk", "comfort_violations", "distance_m", "duration_s", "sim_steps", "wall_s", "fallback_steps"]
 EXTRA = ["error", "at_fault_collisions", "progress", "drivable_area_compliance", "max_outside_m",
          "driving_direction_compliance", "wrong_way_m", "speed_limit_compliance", "max_overspeed_mps",
-         "ttc_within_bound", "ttc_below_fraction", "comfortable", "comfort", "comfort_violations_nonemergency",
-         "emergency_ticks", "hard_braking_events",
-         "collisions_per_km", "time_to_goal_s", "nuplan_score", "weather", "route_length_m"]
+         "ttc_within_bound", "ttc_below_fraction", "comfortable", "comfort", "hard_braking_events",
+         "collisions_per_km", "time_to_goal_s", "nuplan_score", "weather", "route_length_m",
+         "comfort_violations_nonemergency", "emergency_ticks"]
 COLUMNS = CONTRACT + EXTRA
 
 

@@ -166,7 +166,7 @@ def write_report(out: Path, records: list[dict], summary: dict, config: dict) ->
                       _f(b["driving_direction_compliance_mean"], 3), _f(b["progress_mean"], 3),
                       _f(b["ttc_within_bound_rate"], 3), _f(b["ttc_below_fraction_mean"], 4),
                       _f(b["speed_limit_compliance_mean"], 3), _f(b["comfortable_rate"], 3),
-                      str(b.get("uncomfortable_nonemergency_episodes", "–")), str(b["hard_braking_events"]),
+                      _f(b.get("uncomfortable_nonemergency_episodes"), 0), str(b["hard_braking_events"]),
                       _f(b["time_to_goal_s_mean"], 1), _f(b["nuplan_score_mean"], 3)]
                      for a, b in ((a, summary["agents"][a]) for a in agents)])
     lines += ["", "## Worst episodes", "", "Replay any of them: the same scenario, agent and seed give the same run.", ""]

@@ -66,11 +66,12 @@ def run_episode(scenario: Scenario | str, agent: Agent | str, seed: int,
             outcome = outcome or OUTCOMES.get(event.kind)
         trace.append((world.t, float(v.x[0]), float(v.y[0]), float(v.yaw[0]), float(v.v[0])))
     return _record(world, sc, ag.name, seed, outcome, np.array(trace), time.perf_counter() - wall0,
-                   fallback_steps=int(getattr(ag, "fallback_steps", 0)), emergency_t=np.array(emergency_t))
+                   fallback_steps=int(getattr(ag, "fallback_steps", 0)),
+                   emergency_t=np.array(emergency_t) if hasattr(ag, "emergency") else None)
 
 
 def _record(world: World, sc: Scenario, agent: str, seed: int, outcome: str, trace: np.ndarray, wall: float,
-            fallback_steps: int = 0, emergency_t: np.ndarray = np.zeros(0)) -> dict:
+            fallback_steps: int = 0, emergency_t: np.ndarray | None = None) -> dict:
     c = world.criteria
     events = c.events
     distance = float(np.sum(np.hypot(np.diff(trace[:, 1]), np.diff(trace[:, 2])))) if len(trace) > 1 else 0.0
@@ -79,7 +80,9 @@ def _record(world: World, sc: Scenario, agent: str, seed: int, outcome: str, tra
     penalty = infraction_penalty(events)
     sig = comfort_signals(trace[:, 0], trace[:, 4], trace[:, 3])
     comfort = comfort_violations(sig)
-    comfort_calm = comfort_violations(sig, mask=outside_windows(trace[:, 0], emergency_t)) if len(trace) else {}
+    # agents without a planner report no emergencies: for them the split is unknown, not "none"
+    comfort_calm = (comfort_violations(sig, mask=outside_windows(trace[:, 0], emergency_t))
+                    if emergency_t is not None and len(trace) else None)
     collisions = [e for e in events if e.kind.value.startswith("collision")]
     terms = episode_terms(events, c.offroad, c.progress.completion, world.metrics, trace[:, 0], sig["lon_accel"],
                           comfort, distance)
@@ -101,8 +104,8 @@ def _record(world: World, sc: Scenario, agent: str, seed: int, outcome: str, tra
         "comfort_violations": sum(comfort.values()),
         "comfort": comfort,
         # the same terms outside emergency stops (0.5 s before to 1.5 s after each tick the planner reported one)
-        "comfort_violations_nonemergency": sum(comfort_calm.values()),
-        "emergency_ticks": len(emergency_t),
+        "comfort_violations_nonemergency": None if comfort_calm is None else sum(comfort_calm.values()),
+        "emergency_ticks": None if emergency_t is None else len(emergency_t),
         "distance_m": round(distance, 3),
         "duration_s": round(world.t, 3),
         "sim_steps": world.steps,

@@ -124,7 +124,8 @@ class LatticePlanner:
         # stops from the current speed, and waiting behind a standing car
         # (a comfortable stop's duration follows from the speed, T = 1.5 v / a: a target that
         # recedes with every replan would never be reached)
-        # and no shorter than the jerk bound allows: a quintic stop from v over T peaks at 6 v / T² [m/s³]
+        # and no shorter than the jerk bound allows: a quintic stop from v (at zero acceleration) over
+        # T peaks at 6 v / T² [m/s³]
         Ta = np.maximum(np.maximum(1.5 * s[1] / np.array([2.0, 3.0, 3.9]), np.sqrt(6 * max(s[1], 0.0) / p.stop_jerk)), 0.3)
         qs = quintic(s[0], s[1], s[2], s[0] + s[1] * Ta / 2, 0.0, 0.0, Ta)
         lon_c.append(qs), lon_T.append(Ta)
@@ -168,7 +169,7 @@ class LatticePlanner:
         h = np.interp([s[0]], route.s, route.heading)
         x0 = np.interp([s[0]], route.s, route.points[:, 0]) - np.sin(h) * d[0]
         y0 = np.interp([s[0]], route.s, route.points[:, 1]) + np.cos(h) * d[0]
-        off_now = None if self.m.is_drivable(_corners(x0, y0, h, self.length, self.width)[0]).all() else abs(d[0])
+        off_now = None if self.m.is_drivable(_corners(x0, y0, h, self.length, self.width)[0]).all() else d[0]
         for flat in order[: p.max_checks]:
             i, j = np.unravel_index(flat, total.shape)
             k = lon_idx[j]
@@ -198,16 +199,16 @@ class LatticePlanner:
     def _valid(self, traj: Trajectory, pred: Prediction, D: np.ndarray, off_now: float | None) -> bool:
         """Within curvature, inside the drivable area from 1 s on, clear of the predicted obstacles.
 
-        `off_now`: the ego's lateral offset [m] when it is off the drivable area now. Then a sample
-        outside is allowed while it is no farther out than that (the candidate returns), as long as
-        the candidate ends inside."""
+        `off_now`: the ego's (signed) lateral offset [m] when it is off the drivable area now. Then
+        a sample outside is allowed while it is no farther out than that on the same side (the
+        candidate returns), as long as the candidate ends inside."""
         if np.abs(traj.curvature).max() > self.p.max_curvature:
             return False
         step = slice(10, None, 5)  # from 1 s on: where the ego is now is not the candidate's fault
         corners = _corners(traj.x[step], traj.y[step], traj.yaw[step], self.length, self.width).reshape(-1, 2)
         inside = self.m.is_drivable(corners).reshape(-1, 4).all(1)
         if off_now is not None:
-            inside |= np.abs(D[step]) <= off_now + 1e-6
+            inside |= (np.sign(off_now) * D[step] <= abs(off_now) + 1e-6) & (np.sign(off_now) * D[step] >= 0.0)
             inside[-1] &= bool(self.m.is_drivable(corners[-4:]).all())
         if not np.all(inside):
             return False
@@ -252,9 +253,12 @@ def collides(traj: Trajectory, pred: Prediction, length: float, width: float, ma
     oy = pred.y[:, None, :k] + np.sin(pred.yaw[:, None, :k]) * ooff[:, :, None]
     dx = ex.T[None, :, None, :] - ox[:, None, :, :]  # (N, 3e, 3o, k)
     dy = ey.T[None, :, None, :] - oy[:, None, :, :]
-    # vehicles keep `margin`, reached over the first second (a car already closer than that, passing
-    # a parked one, must not find every candidate blocked); pedestrians carry their own growing one
-    ramp = np.minimum(traj.t[:k] - traj.t[0], 1.0)
-    extra = np.where((pred.length > 2.0)[:, None], margin * ramp[None, :], 0.0) + pred.margin[:, :k]
-    reach = r_e + r_o[:, None, None, None] + extra[:, None, None, :]
+    # vehicles keep `margin`; one that is about that close already (the ego squeezing past a parked
+    # car) gets it over the first second, or every candidate would be blocked as the bodies slide
+    # past each other. Pedestrians carry their own growing uncertainty margin instead.
+    base = r_e + r_o[:, None, None, None] + pred.margin[:, None, None, :k]
+    close_now = np.any(dx[..., 0] ** 2 + dy[..., 0] ** 2 < (base[..., 0] + 2 * margin) ** 2, axis=(1, 2))
+    ramp = np.where(close_now[:, None], np.minimum(traj.t[:k] - traj.t[0], 1.0)[None, :], 1.0)
+    extra = np.where((pred.length > 2.0)[:, None], margin * ramp, 0.0)
+    reach = base + extra[:, None, None, :]
     return bool(np.any(dx * dx + dy * dy < reach * reach))

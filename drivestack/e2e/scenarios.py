@@ -68,8 +68,9 @@ def _town(rng: np.random.Generator) -> dict:
                 if 0 <= a < rows and 0 <= b < cols and (len(path) < 2 or (a, b) != path[-2])]
         path.append(nbrs[int(rng.integers(len(nbrs)))])
     lanes = [f"r{a}c{b}>r{c}c{d}.0" for (a, b), (c, d) in zip(path[:-1], path[1:])]
-    return {"map": {"type": "grid_town", "rows": rows, "cols": cols, "block": int(rng.integers(60, 86)),
-                    "lanes": int(rng.integers(1, 3))},
+    # one lane: the route names lane .0 everywhere, and with two lanes a left turn (which connects the
+    # leftmost lanes) would force two lane changes on one block
+    return {"map": {"type": "grid_town", "rows": rows, "cols": cols, "block": int(rng.integers(60, 86))},
             "ego": {"start": {"lane": lanes[0], "s": 10}, "via": [{"lane": ln, "s": 25} for ln in lanes[1:-1]],
                     "goal": {"lane": lanes[-1], "s": 35}},
             "traffic": {"vehicles": [6, 20], "pedestrians": [4, 14]}}

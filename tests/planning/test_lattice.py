@@ -177,3 +177,17 @@ def test_plan_slows_for_a_tight_curve_ahead():
     kappa = np.abs(np.interp(35.0 + np.cumsum(np.r_[0.0, np.hypot(np.diff(traj.x), np.diff(traj.y))]), r.s, r.curvature))
     assert np.max(traj.v**2 * kappa) <= P.max_lat_accel + 0.05
     assert kappa.max() > 0.08  # the horizon really reaches into the bend
+
+
+def test_clearance_ramps_in_only_for_a_car_already_too_close():
+    """2.6 m centre to centre beside a standing car is inside the clearance (contact ≈ 2.44 m, with
+    the 0.35 m margin 2.79 m). Driving away from one that is beside us now is fine; driving up to
+    one that is ahead is not."""
+    n = len(T)
+    ego = straight_traj(v=10.0)  # from x = 0
+    beside_now = one_vehicle(np.zeros(n), np.full(n, 2.6), 0.0, 0.0)
+    ahead = one_vehicle(np.full(n, 10.0), np.full(n, 2.6), 0.0, 0.0)
+    assert not collides(ego, beside_now, L, W, P.vehicle_margin)
+    assert collides(ego, ahead, L, W, P.vehicle_margin)
+    # standing beside it for good is not fine either: the margin is back after a second
+    assert collides(straight_traj(v=0.0), beside_now, L, W, P.vehicle_margin)
