@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+import sys
 
 import casadi as ca
 import numpy as np
@@ -209,7 +210,8 @@ HAS_CC = shutil.which("gcc") is not None or shutil.which("cc") is not None
 
 @pytest.mark.skipif(not HAS_CC, reason="no C compiler: the MPC runs CasADi's virtual machine")
 def test_compiled_nlp_is_cached(monkeypatch):
-    """A second controller loads the compiled NLP from .cache/casadi: an unstable key would compile again."""
+    """A second controller, in this process and in a fresh one (eval's workers), loads the compiled
+    NLP from the cache: a key that is not stable across processes would compile again."""
     assert MPCController().compiled  # compiles only when the cache lacks this NLP
 
     def compile_again(*args, **kwargs):
@@ -217,6 +219,12 @@ def test_compiled_nlp_is_cached(monkeypatch):
 
     monkeypatch.setattr(mpc_module, "_compile", compile_again)
     assert MPCController().compiled
+    code = ("import control.mpc as m\n"
+            "def again(*a, **k): raise AssertionError('compiled again')\n"
+            "m._compile = again\n"
+            "assert m.MPCController().compiled, 'not loaded from the cache'\n")
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr[-2000:]
 
 
 def test_failed_compile_falls_back_to_the_virtual_machine(monkeypatch, tmp_path):
@@ -226,7 +234,7 @@ def test_failed_compile_falls_back_to_the_virtual_machine(monkeypatch, tmp_path)
     monkeypatch.setattr(mpc_module, "CACHE_DIR", tmp_path)
     monkeypatch.setattr(mpc_module, "_compile", broken)
     ctrl = MPCController()
-    assert not ctrl.compiled and not any(tmp_path.iterdir())
+    assert not ctrl.compiled
     traj = line_traj(10.0, y=1.0)
     ctrl.control(VehicleState(0.0, 0.0, 0.0, 10.0), traj, 0.0)
     assert ctrl.failures == 0 and ctrl.fallback_steps == 0 and not ctrl.last_status.startswith("fallback")
