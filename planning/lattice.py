@@ -166,10 +166,10 @@ class LatticePlanner:
         checked, drawn = 0, []
         # a car already off the drivable area (pushed there by noise, or by a policy the expert
         # shadows) may stay off it while it returns; otherwise no candidate would ever be valid
-        h = np.interp([s[0]], route.s, route.heading)
-        x0 = np.interp([s[0]], route.s, route.points[:, 0]) - np.sin(h) * d[0]
-        y0 = np.interp([s[0]], route.s, route.points[:, 1]) + np.cos(h) * d[0]
-        off_now = None if self.m.is_drivable(_corners(x0, y0, h, self.length, self.width)[0]).all() else d[0]
+        h = route.heading_at(np.array([s[0]]))
+        (x0, y0), left = route.position(s[0]), np.column_stack([-np.sin(h), np.cos(h)])[0]
+        now = _corners(np.array([x0 + left[0] * d[0]]), np.array([y0 + left[1] * d[0]]), h, self.length, self.width)
+        off_now = None if self.m.is_drivable(now[0]).all() else d[0]
         for flat in order[: p.max_checks]:
             i, j = np.unravel_index(flat, total.shape)
             k = lon_idx[j]
@@ -208,9 +208,10 @@ class LatticePlanner:
         corners = _corners(traj.x[step], traj.y[step], traj.yaw[step], self.length, self.width).reshape(-1, 2)
         inside = self.m.is_drivable(corners).reshape(-1, 4).all(1)
         if off_now is not None:
-            inside |= (np.sign(off_now) * D[step] <= abs(off_now) + 1e-6) & (np.sign(off_now) * D[step] >= 0.0)
-            inside[-1] &= bool(self.m.is_drivable(corners[-4:]).all())
-        if not np.all(inside):
+            out = np.sign(off_now) * D[step]  # how far out on the side the car is off [m]
+            if not inside[-1] or not np.all(inside | ((out >= 0.0) & (out <= abs(off_now) + 1e-6))):
+                return False
+        elif not np.all(inside):
             return False
         return not collides(traj, pred, self.length, self.width, self.p.vehicle_margin)
 
