@@ -51,6 +51,7 @@ def train_detector_cmd(
     out_path: Path = typer.Option(None, "--out", "-o", help="Weights to write \\[default: models/detector.pt, or models/detector_rgb.pt for rgb]; the metrics JSON goes beside them."),
     workers: int = typer.Option(2, min=0, help="Data-loading processes."),
     seed: int = typer.Option(0, help="Training seed."),
+    threads: int = typer.Option(2, min=1, help="torch threads (1 leaves a core free for other work)."),
 ) -> None:
     """Train the multitask YOLO detector from scratch, offline, then score it on training-dev, dev and test."""
     from perception.train import train_detector
@@ -63,7 +64,8 @@ def train_detector_cmd(
             def progress(epoch: int, total: int, m: dict) -> None:
                 bar.update(task, completed=epoch, info=f"training-dev mAP50 {m.get('metrics/mAP50(B)', 0):.3f}")
 
-            metrics = train_detector(data, mode, epochs, imgsz, batch, out_path, model, seed, workers, progress=progress)
+            metrics = train_detector(data, mode, epochs, imgsz, batch, out_path, model, seed, workers,
+                                     threads=threads, progress=progress)
     except ValueError as e:
         raise UserError(str(e)) from None
     for split, m in metrics["splits"].items():

@@ -22,6 +22,7 @@ import yaml
 from perception.dataset import SPLITS, LabelRule
 from perception.fusion import CHANNELS, fused_image
 from sim.sensors.calibration import transform
+from sim.sensors.camera import LIGHT_FACING_COS, SIGN_FACING_COS
 from sim.sensors.frames import DETECTION_CLASSES
 
 SPLIT_FRACTIONS = {"train": 0.80, "training-dev": 0.05, "dev": 0.05, "test": 0.10}
@@ -223,7 +224,9 @@ def _finish(out: Path, episodes: list[Episode], results: list[list[dict]], frame
     manifest = {
         "frames_requested": frames, "seed": seed, "classes": list(DETECTION_CLASSES),
         "channels": {m: list(c) for m, c in CHANNELS.items()},
-        "label_rule": asdict(LabelRule()), "weather_mix": WEATHER_MIX, "held_out_towns": HELD_OUT,
+        "label_rule": {**asdict(LabelRule()), "light_facing_max_deg": round(math.degrees(math.acos(LIGHT_FACING_COS))),
+                       "sign_facing_max_deg": round(math.degrees(math.acos(SIGN_FACING_COS)))},
+        "weather_mix": WEATHER_MIX, "held_out_towns": HELD_OUT,
         "sensors": [{"type": type(s).__name__, **{k: v for k, v in asdict(s).items() if k != "mount"}}
                     for s in default_rig() if type(s).__name__ in ("CameraSpec", "LidarSpec", "RadarSpec")],
         "splits": splits,

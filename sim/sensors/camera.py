@@ -19,7 +19,8 @@ from sim.sensors.specs import CameraSpec
 from sim.sensors.state import SceneState
 from sim.sensors.weather import Weather, weather
 
-FACING_COS = 0.3  # signs and lights are labelled when seen within ±72° of their front
+SIGN_FACING_COS = 0.3  # stop signs are labelled when seen within ±72° of their front (the octagon reads)
+LIGHT_FACING_COS = 0.7  # lights within ±45°: farther round, the lit lamp is a pixel or two under its visor
 MAX_RECAST = 1024  # rays per object when counting the pixels it would cover unoccluded
 MIN_TRANSMITTANCE = 0.05  # objects deeper in fog or haze than this get no label (they can't be seen)
 _OFFSET = 100.0  # spacing of the canonical meshes in the label scene [m]
@@ -224,9 +225,10 @@ class Camera:
         vis = counts[obj.id + 1]
         sel = np.nonzero(vis >= spec.min_visible_pixels)[0]
         kinds = obj.kind[sel]
-        # signs and lights: only from the front (±72°), where the sign or the state can be read
+        # signs and lights: only from the front, where the sign or the state can be read
         to_cam = self.origin[:2, None] - np.stack([obj.x[sel], obj.y[sel]])
-        facing = np.cos(obj.yaw[sel]) * to_cam[0] + np.sin(obj.yaw[sel]) * to_cam[1] >= FACING_COS * np.hypot(*to_cam)
+        min_cos = np.where(kinds == _KIND_LIGHT, LIGHT_FACING_COS, SIGN_FACING_COS)
+        facing = np.cos(obj.yaw[sel]) * to_cam[0] + np.sin(obj.yaw[sel]) * to_cam[1] >= min_cos * np.hypot(*to_cam)
         is_prop = kinds >= _KIND_STOP
         keep = ~is_prop | (facing & ((kinds != _KIND_LIGHT) | (obj.light[sel] >= 2)))
         sel, kinds = sel[keep], kinds[keep]

@@ -7,7 +7,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from sim.map import Lane, RoadMap
+from sim.map import Lane, Prop, RoadMap
 from sim.map_builders import four_way
 from sim.sensors.calibration import Mount, lidar_to_camera, radar_to_camera
 from sim.sensors.camera import Camera
@@ -18,8 +18,9 @@ from sim.sensors.radar import Radar
 from sim.sensors.rig import sensor_rng
 from sim.sensors.scene import FrameScene
 from sim.sensors.specs import CameraSpec, LidarSpec, RadarSpec
-from sim.sensors.state import Actors, EgoMotion, SceneState
+from sim.sensors.state import LIGHT_CODE, Actors, EgoMotion, SceneState
 from sim.sensors.static import static_world
+from sim.types import LightState
 
 LEVEL_CAMERA = CameraSpec(mount=Mount(x=1.0, z=1.5, pitch_deg=0.0)).noiseless()  # fx = fy = 160, cx = 160, cy = 80
 
@@ -203,3 +204,19 @@ def test_lidar_and_radar_project_onto_the_object_in_the_camera():
     mine = fr.instance == 4
     assert mine.any() and ((u[mine] > box.x1 - 2) & (u[mine] < box.x2 + 2)).all()
     assert (v_top[mine] < v_bottom[mine]).all()
+
+
+@pytest.mark.parametrize("off_deg, labelled", [(0.0, True), (40.0, True), (55.0, False), (70.0, False)])
+def test_a_light_is_labelled_only_when_seen_within_45_degrees_of_its_front(off_deg, labelled):
+    """Farther round than 45°, the lit lamp is a pixel or two under its visor: its state can't be
+    read, so it is not a label. The camera looks straight at a red head from 10 m each time."""
+    m = empty_map()
+    m.props = [Prop("traffic_light", 0.0, 0.0, yaw=0.0, length=0.3, width=0.3)]
+    bearing = np.radians(off_deg)  # from the head towards the camera
+    yaw = bearing + np.pi  # looking back at the head
+    cam = np.array([np.cos(bearing), np.sin(bearing)]) * 10.0
+    ego = EgoMotion(*(cam - LEVEL_CAMERA.mount.x * np.array([np.cos(yaw), np.sin(yaw)])), yaw)
+    snap = SceneState(0.0, "day", ego, Actors.make(), np.array([1000]), np.array([LIGHT_CODE[LightState.RED]], np.int8))
+    (f,) = capture(m, snap, Camera(LEVEL_CAMERA, sensor_rng(0, "camera")))
+    assert (f.instance == 1000).sum() > 50  # in view and unhidden each time
+    assert [b.cls for b in f.boxes if b.track_id == 1000] == (["traffic_light_red"] if labelled else [])
