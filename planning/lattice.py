@@ -121,13 +121,12 @@ class LatticePlanner:
             lon_c.append(qs), lon_T.append(Ts)
             lon_cost.append(p.k_time * Ts + p.k_stop * (v_end - vt) ** 2 * 0.1)  # stopping is asked for
         # stops nobody asked for, so that a safe stop is always among the candidates: comfortable
-        # stops from the current speed, and waiting behind a standing car
+        # stops from the current speed and acceleration, and waiting behind a standing car
         # (a comfortable stop's duration follows from the speed, T = 1.5 v / a: a target that
-        # recedes with every replan would never be reached)
-        # and no shorter than the jerk bound allows: a quintic stop from v (at zero acceleration) over
-        # T peaks at 6 v / T² [m/s³]
-        Ta = np.maximum(np.maximum(1.5 * s[1] / np.array([2.0, 3.0, 3.9]), np.sqrt(6 * max(s[1], 0.0) / p.stop_jerk)), 0.3)
-        qs = quintic(s[0], s[1], s[2], s[0] + s[1] * Ta / 2, 0.0, 0.0, Ta)
+        # recedes with every replan would never be reached, and no shorter than the jerk bound allows)
+        v0, a0 = max(s[1], 0.0), s[2]
+        Ta = np.maximum(1.5 * v0 / np.array([2.0, 3.0, 3.9]), comfortable_stop_time(v0, a0, p.stop_jerk))
+        qs = quintic(s[0], s[1], s[2], s[0] + stop_distance(v0, a0, Ta), 0.0, 0.0, Ta)
         lon_c.append(qs), lon_T.append(Ta)
         lon_cost.append(p.k_time * Ta + p.k_optional_stop * vt**2 + 1.0)
         if goal.hold_at is not None:
@@ -226,6 +225,28 @@ class LatticePlanner:
         Sdd = np.where(t < t_stop, -self.p.emergency_decel, 0.0)
         D = np.full_like(t, d[0])
         return self._to_world(t_now, route, S, Sd, Sdd, D, np.zeros_like(t))
+
+
+def stop_distance(v0: float, a0: float, T):
+    """Where the minimum-jerk stop from (v0, a0) over T ends [m]: the quartic to (v, a) = (0, 0),
+    whose jerk is linear in time, from −(4 a0 / T + 6 v0 / T²) at the start to 2 a0 / T + 6 v0 / T²."""
+    return v0 * T / 2 + a0 * np.square(T) / 12
+
+
+def comfortable_stop_time(v0: float, a0: float, jerk: float) -> float:
+    """The shortest minimum-jerk stop from (v0, a0) whose jerk stays within ±`jerk` and that never
+    reverses [s]. At a0 = 0 it is √(6 v0 / jerk); a car still accelerating needs longer (from
+    +1.8 m/s² at 1.6 m/s, 3.4 s instead of 1.8 at 3 m/s³)."""
+    T = np.arange(0.3, 12.0, 0.05)
+    peak = np.maximum(np.abs(4 * a0 / T + 6 * v0 / T**2), np.abs(2 * a0 / T + 6 * v0 / T**2))
+    # speed along the stop, v(t) = v0 + a0 t + 3 c3 t² + 4 c4 t³, sampled at 20 points
+    c4 = (v0 + a0 * T / 2) / (2 * T**3)
+    c3 = -a0 / (6 * T) - (v0 + a0 * T / 2) / T**2
+    tt = T[:, None] * np.linspace(0.0, 1.0, 20)[None, :]
+    forward = (v0 + a0 * tt + 3 * c3[:, None] * tt**2 + 4 * c4[:, None] * tt**3).min(1) >= -0.05
+    if np.any(forward & (peak <= jerk)):
+        return float(T[np.argmax(forward & (peak <= jerk))])
+    return float(T[forward][np.argmin(peak[forward])])  # braking hard already: the gentlest there is
 
 
 def _corners(x, y, yaw, length, width) -> np.ndarray:

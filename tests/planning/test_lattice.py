@@ -4,7 +4,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from planning.lattice import Goal, LatticeParams, LatticePlanner, collides
+from planning.frenet import evaluate, quintic
+from planning.lattice import Goal, LatticeParams, LatticePlanner, collides, comfortable_stop_time, stop_distance
 from planning.planner import Planner, PlannerInput
 from planning.behaviour import State
 from planning.prediction import Prediction, predict
@@ -191,3 +192,35 @@ def test_clearance_ramps_in_only_for_a_car_already_too_close():
     assert collides(ego, ahead, L, W, P.vehicle_margin)
     # standing beside it for good is not fine either: the margin is back after a second
     assert collides(straight_traj(v=0.0), beside_now, L, W, P.vehicle_margin)
+
+
+@pytest.mark.parametrize("v0, a0", [(1.57, 1.83), (8.0, 0.0), (10.0, 1.4), (5.0, -2.0), (3.0, -1.0)])
+def test_comfortable_stops_keep_the_jerk_bound_even_while_accelerating(v0, a0):
+    """A stop nobody asked for, planned while the car still accelerates (the town loop's case:
+    +1.8 m/s² at 1.6 m/s), must not jerk beyond the bound, nor roll backwards."""
+    jerk = P.stop_jerk
+    T_stop = comfortable_stop_time(v0, a0, jerk)
+    t = np.linspace(0.0, T_stop, 200)
+    _, v, a, j = evaluate(quintic(0.0, v0, a0, stop_distance(v0, a0, T_stop), 0.0, 0.0, [T_stop]), [T_stop], t)
+    assert np.abs(j).max() <= jerk + 1e-6
+    assert v.min() >= -0.05 and abs(v[0, -1]) < 1e-9 and abs(a[0, -1]) < 1e-9
+    # and it is the shortest such stop, on the 0.05 s grid: √(6 v / j) when not accelerating
+    if a0 == 0.0:
+        assert T_stop == pytest.approx(np.sqrt(6 * v0 / jerk), abs=0.05)
+    shorter = T_stop - 0.05
+    _, _, _, j2 = evaluate(quintic(0.0, v0, a0, stop_distance(v0, a0, shorter), 0.0, 0.0, [shorter]), [shorter],
+                           np.linspace(0.0, shorter, 200))
+    assert np.abs(j2).max() > jerk
+
+
+def test_an_accelerating_car_gets_a_comfortable_stop_among_its_candidates(road):
+    """The old stop ignored the current acceleration: from +1.8 m/s² it planned −1.7 m/s² within
+    0.5 s (11 m/s³). Now, with the lane blocked ahead and no stop asked for, the stop it picks
+    stays within the bound."""
+    r = build_route(road, ["fwd.0"])
+    blocker = one_vehicle(np.full(len(T), 32.0), -4.25 + 0.5 * T, np.pi / 2, 0.5, length=8.0, width=2.5)
+    res = LatticePlanner(road).plan(0.0, r, (20.0, 1.6, 1.8), (0.0, 0.0, 0.0), Goal(target_speed=11.1), blocker)
+    traj = res.trajectory
+    assert not res.emergency and traj.v[-1] < 0.05
+    assert not collides(traj, blocker, L, W, P.vehicle_margin)
+    assert np.abs(np.diff(traj.a) / P.dt).max() <= P.stop_jerk + 0.05
