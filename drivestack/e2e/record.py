@@ -51,6 +51,7 @@ class RecordConfig:
     noise: Noise | None = Noise()
     stuck_s: float = 2.0  # the expert in emergency stop this long, stopped off its lane: cut (see `drive`)
     stuck_offset: float = 0.5  # [m] from the route's centre line
+    goal_margin: float = 30.0  # no frames this close to the goal [m]: the expert brakes for a goal the camera can't see
 
 
 class Driver(Protocol):
@@ -111,7 +112,7 @@ def drive(d: Draw, cfg: RecordConfig, driver: Driver | None = None, noise_seed: 
                 std = np.array([noise.steer_std, noise.accel_std])
                 push = noise.rho * push + np.sqrt(1 - noise.rho ** 2) * std * rng.standard_normal(2)
                 control = Control(control.steer + float(push[0]), control.accel + float(push[1]))
-            if keep:
+            if keep and world.route.length - expert.last.S > cfg.goal_margin:
                 rows.append({"image": preprocess(obs.sensors[cfg.camera.name].image, cfg.spec)[0].numpy(),
                              "speed": obs.odometry.speed, "command": COMMANDS.index(obs.command), "steer": label.steer,
                              "target_speed": expert.last.trajectory.at(obs.t + LOOKAHEAD_S)[3],
@@ -136,7 +137,7 @@ def record_dataset(root: Path, episodes: int, seed: int = 0, cfg: RecordConfig =
 
     Deterministic in (seed, episodes, cfg): each episode depends on its index only, so the result
     is the same with any number of workers."""
-    meta = {"seed": seed, "every": cfg.every, "max_s": cfg.max_s, "agent_hz": 10,
+    meta = {"seed": seed, "every": cfg.every, "max_s": cfg.max_s, "goal_margin_m": cfg.goal_margin, "agent_hz": 10,
             "noise": asdict(cfg.noise) if cfg.noise else None, "source": "expert"}
     dataset.create(root, camera_config(cfg.camera), cfg.spec, meta)
     manifest = dataset.read_manifest(root)

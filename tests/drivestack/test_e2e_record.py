@@ -72,6 +72,16 @@ def test_recorded_frames_are_the_network_input_and_reruns_are_identical(tiny_dra
         np.testing.assert_array_equal(getattr(a, k), getattr(b, k))
 
 
+def test_no_frames_near_the_goal(tiny_draw):
+    """The expert brakes for a goal the camera cannot see: frames closer than `goal_margin` to it
+    would teach stopping for nothing. The tiny route is 115 m; at 6 m/s the car comes within 100 m
+    of the goal after about 2.5 s."""
+    cfg = RecordConfig(every=1, max_s=3.0, noise=None, goal_margin=0.0)
+    full, cut = record.drive(tiny_draw, cfg), record.drive(tiny_draw, replace(cfg, goal_margin=100.0))
+    assert len(full) == 30 and 15 < len(cut) < 28
+    np.testing.assert_array_equal(cut.steer, full.steer[:len(cut)])  # the first frames, the same ones
+
+
 def test_dataset_manifest_records_the_camera_and_round_trips(tmp_path, tiny_draw, monkeypatch):
     monkeypatch.setattr(record, "draw", lambda seed, i: tiny_draw)
     manifest = record.record_dataset(tmp_path / "d", 2, cfg=RecordConfig(max_s=1.0))
@@ -109,7 +119,7 @@ class GivesUp:
         from sim.types import Control
 
         stop = SimpleNamespace(at=lambda t: (0.0, 0.0, 0.0, 0.0, 0.0))  # a plan to stand still
-        self.last = SimpleNamespace(emergency=obs.t >= 0.5 - 1e-9, d=self.d, trajectory=stop)
+        self.last = SimpleNamespace(emergency=obs.t >= 0.5 - 1e-9, d=self.d, S=0.0, trajectory=stop)
         return Control(0.0, -3.0)
 
 
