@@ -13,9 +13,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import math
+
 import numpy as np
+from numba import njit
 
 from sim.actors import Pedestrians, Vehicles
+from sim.kernels import INF, _max, _min, bisect_right, interp, interp_at, locate
 from sim.map import RoadMap
 from sim.route import Route, build_route
 from sim.types import Command, LightState
@@ -63,6 +67,43 @@ class Driver:
     pack: dict | None = None  # cached per-route arrays for the traffic manager
 
 
+@dataclass(frozen=True, slots=True)
+class Conflict:
+    """What `_threat` needs of one conflicting connector c2 of a connector c (static per map)."""
+
+    s_c: float  # conflict point on c [m]
+    s_c2: float  # ... and on c2 [m]
+    c2: str
+    lane: int  # c2's lane index
+    entry: int  # lane index of c2's approach lane
+    entry_length: float  # [m]
+    entry_stop: bool  # c2's approach ends at a stop sign
+    entry_light: bool  # ... or at a light
+    junction: str
+    group: int | None  # the light's signal group
+    has_priority: bool  # c2's traffic has right of way over c
+
+
+def conflict_table(m: RoadMap) -> dict[str, list[Conflict]]:
+    """Per connector, its conflicts nearest first."""
+    table: dict[str, list[Conflict]] = {}
+    for junction in m.junctions.values():
+        for c in junction.connectors:
+            conn, rows = m.lanes[c], []
+            entry = m.lanes[conn.entry]
+            for c2, (s_c, s_c2) in junction.conflicts.get(c, {}).items():
+                lane2 = m.lanes[c2]
+                entry2 = m.lanes[lane2.entry]
+                has_priority = (entry.control == "stop" and entry2.control is None) or (
+                    entry.control == entry2.control and conn.turn is Command.LEFT and lane2.turn is not Command.LEFT
+                    and junction.kind != "allway_stop")
+                rows.append(Conflict(s_c, s_c2, c2, m.lane_index[c2], m.lane_index[entry2.id], entry2.length,
+                                     entry2.control == "stop", entry2.control == "light", junction.id,
+                                     entry2.signal_group, has_priority))
+            table[c] = sorted(rows, key=lambda cf: cf.s_c)
+    return table
+
+
 class TrafficManager:
     def __init__(self, m: RoadMap, vehicles: Vehicles, peds: Pedestrians, rng: np.random.Generator,
                  params: DriverParams = DriverParams()) -> None:
@@ -80,6 +121,13 @@ class TrafficManager:
         # approach lanes of all-way stops: lane index → (junction, lane length)
         self._allway_lanes = {m.lane_index[m.lanes[c].entry]: (j.id, m.lanes[m.lanes[c].entry].length)
                               for j in m.junctions.values() if j.kind == "allway_stop" for c in j.connectors}
+        # curve speed limits: looked up this far ahead [m], reachable from the speed that braking
+        # comfortably over the room before them allows (v² = cap² + 2·b·room)
+        self._curve_ahead = np.array([0.0, 10.0, 25.0])
+        self._curve_room = np.array([2 * params.comfort_decel * max(a - 3.0, 0.0) for a in self._curve_ahead.tolist()])
+        self._conflicts = conflict_table(m)
+        self._compatible_memo: dict[tuple[str, str], bool] = {}
+        self._states: dict[tuple[str, int], LightState] = {}
         self._dirty = True
         self.t = 0.0
 
@@ -165,9 +213,6 @@ class TrafficManager:
             d.pack = {"route": r, "tx": np.cos(r.heading), "ty": np.sin(r.heading), "cap": cap, "next": local_next}
         return d.pack
 
-    def _interp(self, S: np.ndarray, arr: np.ndarray) -> np.ndarray:
-        return np.interp(self.base + np.minimum(np.maximum(S, 0.0), self.length), self.k_keys, arr)
-
     # ---- occupancy -----------------------------------------------------------------------
     def occupancy(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """(actor, lane, s, speed along the lane, half length) for each actor–lane overlap.
@@ -189,17 +234,7 @@ class TrafficManager:
             radius += [np.full(len(p), 2.6), np.full(len(walking), 2.6)]
         who = np.concatenate(who)
         pt, lane, s, lane_h = self.m.lanes_at(np.concatenate(xy), np.concatenate(radius))
-        actor = who[pt]
-        is_v = actor < n_v
-        vi = np.where(is_v, actor, 0)
-        pi = np.where(is_v, 0, actor - n_v)
-        if len(p):
-            yaw = np.where(is_v, v.yaw[vi], p.yaw[pi])
-            speed = np.where(is_v, v.v[vi], p.v[pi])
-        else:
-            yaw, speed = v.yaw[vi], v.v[vi]
-        along = speed * np.cos(yaw - lane_h)
-        half = np.where(is_v, v.length[vi] / 2, 0.3)
+        actor, along, half = _occupancy(who, pt, lane_h, n_v, v.yaw, v.v, v.length, p.yaw, p.v)
         return actor, lane, s, along, half
 
     # ---- the tick ------------------------------------------------------------------------
@@ -211,12 +246,9 @@ class TrafficManager:
             self._pack()
         v = self.veh
         # progress: one Newton step of projection onto the route (moves are < 2 m per tick)
-        x, y = v.x[self.rows], v.y[self.rows]
+        self.S, piece = _progress(v.x, v.y, self.rows, self.S, self.base, self.length, self.k_keys, self.k_x,
+                                  self.k_y, self.k_tx, self.k_ty, self.p_keys)
         S = self.S
-        dx, dy = x - self._interp(S, self.k_x), y - self._interp(S, self.k_y)
-        S = np.minimum(np.maximum(S + dx * self._interp(S, self.k_tx) + dy * self._interp(S, self.k_ty), 0.0), self.length)
-        self.S = S
-        piece = np.searchsorted(self.p_keys, self.base + S, side="right") - 1
         busy = (piece != self.last_piece) | (self.length - S < 60.0)
         busy[[i for i, r in enumerate(self.rows) if self.drivers[r].reserved is not None]] = True
         self.last_piece = piece
@@ -229,42 +261,31 @@ class TrafficManager:
             piece = np.searchsorted(self.p_keys, self.base + self.S, side="right") - 1
             self.last_piece = piece
         rows, S = self.rows, self.S
-        x, y = v.x[rows], v.y[rows]
         speed = v.v[rows]
         half = v.length[rows] / 2
 
         # leaders from lane occupancy
         actor, lane, s, along, ohalf = self.occupancy()
-        dist = self.offsets[:, lane] + s[None, :] - S[:, None]  # centre-to-centre along the route
-        valid = (dist > 0) & (dist < self.p.lookahead) & (actor[None, :] != rows[:, None])
         # two holders of reservations in one junction have conflict-free paths by construction:
         # near misses of their lane corridors must not make them wait for each other
+        ignored = np.zeros((len(rows), len(v) + len(self.peds)), dtype=bool)
         if len(self.reservations) > 1:
             pos = {int(r): i for i, r in enumerate(rows)}
             held = list(self.reservations.items())
             for c, row in held:
-                if row not in pos:
-                    continue
-                others = [r2 for c2, r2 in held if r2 != row and self._compatible(c, c2)]
-                if others:
-                    valid[pos[row]] &= ~np.isin(actor, others)
-        gap_all = np.where(valid, dist - half[:, None] - ohalf[None, :], np.inf)
-        k = np.argmin(gap_all, axis=1)
-        gap = gap_all[np.arange(len(rows)), k]
-        v_lead = np.where(np.isfinite(gap), along[k], 0.0)
+                if row in pos:
+                    for c2, r2 in held:
+                        if r2 != row and self._compatible(c, c2):
+                            ignored[pos[row], r2] = True
+        gap, v_lead = _leaders(self.offsets, lane, s, actor, along, ohalf, rows, S, half, self.p.lookahead, ignored)
 
         # stop targets: junction stop lines without a reservation, the ego's goal
-        stop = np.minimum(self.end_stop, self._junction_rules(piece, speed, half, actor, lane, s, along))
-        stop_gap = stop - S - half  # IDM's minimum gap keeps the bumper 2 m short of a stop line
-        use_stop = stop_gap < gap
-        gap = np.where(use_stop, stop_gap, gap)
-        v_lead = np.where(use_stop, 0.0, v_lead)
-
-        # desired speed: the route's limits, braking comfortably for the curves ahead
-        v0 = self.desired
-        for ahead in (0.0, 10.0, 25.0):
-            cap = self._interp(S + ahead, self.k_cap)
-            v0 = np.minimum(v0, np.sqrt(cap**2 + 2 * self.p.comfort_decel * max(ahead - 3.0, 0.0)))
+        stop = self._junction_rules(piece, speed, half, actor, lane, s, along)
+        # IDM's minimum gap keeps the bumper 2 m short of a stop line; the desired speed is the
+        # route's limit, braking comfortably for the curves ahead; pure pursuit looks ld ahead
+        gap, v_lead, v0, gx, gy = _targets(
+            stop, self.end_stop, gap, v_lead, S, half, speed, self.desired, self._curve_ahead, self._curve_room,
+            self.base, self.length, self.k_keys, self.k_cap, self.k_x, self.k_y, v.x, v.y, rows)
         acc = idm(speed, v0, gap, v_lead, self.p)
         for i in [i for i, r in enumerate(rows) if self.drivers[r].brake is not None]:
             d = self.drivers[rows[i]]
@@ -274,8 +295,6 @@ class TrafficManager:
                 acc[i] = -d.brake
 
         # pure pursuit on the route
-        ld = np.minimum(np.maximum(2.5 + 0.5 * speed, 4.0), 15.0)
-        gx, gy = self._interp(S + ld, self.k_x) - x, self._interp(S + ld, self.k_y) - y
         alpha = np.arctan2(gy, gx) - v.yaw[rows]
         v.cmd_accel[rows] = acc
         v.cmd_steer[rows] = np.arctan2(2 * 0.61 * v.length[rows] * np.sin(alpha), np.maximum(np.hypot(gx, gy), 1.0))
@@ -335,23 +354,21 @@ class TrafficManager:
     def _junction_rules(self, piece, speed, half, actor, lane, s, along) -> np.ndarray:
         """Stop-line targets [route S] for vehicles that may not enter their next junction yet."""
         stop = np.full(len(self.rows), np.inf)
-        nxt = self.p_next[piece]
-        line_S = np.where(nxt >= 0, self.p_start[np.maximum(nxt, 0)], np.inf)
-        to_line = line_S - self.S - half
-        asking = (nxt >= 0) & ~self.ignore & ((nxt == piece) | (to_line < np.maximum(20.0, speed**2 / (2 * self.p.comfort_decel) + 15.0)))
-        if not asking.any() and not self._allway_lanes:
+        p = self.p
+        nxt, line_S, to_line, asking, sel = _junction_inputs(
+            piece, self.p_next, self.p_start, self.S, half, speed, self.ignore, 2 * p.comfort_decel, actor, lane, s,
+            len(self.veh), self._near_line_from, BOX_ROOM + 8.0)
+        if not len(asking) and not self._allway_lanes:
             return stop
         m, t = self.m, self.t
-        n_v = len(self.veh)
+        self._states = {}
         # vehicles on connectors, or within 60 m of a stop line: all that junction rules look at
-        keep = (actor < n_v) & ((self._near_line_from[lane] <= s) | (s < BOX_ROOM + 8.0))
-        _, first = np.unique(actor[keep] * len(m.lane_ids) + lane[keep], return_index=True)
-        sel = np.nonzero(keep)[0][first]
         by_lane: dict[int, list[tuple[int, float, float]]] = {}
         for a, li, si, vi in zip(actor[sel].tolist(), lane[sel].tolist(), s[sel].tolist(), along[sel].tolist()):
             by_lane.setdefault(li, []).append((a, si, vi))
         self._record_waiting(by_lane)
-        for i in np.nonzero(asking)[0].tolist():
+        S = self.S
+        for i in asking.tolist():
             row = int(self.rows[i])
             d = self.drivers[row]
             c = self.p_lane[nxt[i]]
@@ -361,31 +378,39 @@ class TrafficManager:
                     self._reserve(row, d, c)
                 # conflict points mark where centre lines come within 0.9 lane widths; bodies touch
                 # about CONTACT metres later. Past that, the only way out is through.
-                on_c = self.S[i] - line_S[i] + half[i]  # front bumper's s on the connector
+                on_c = S[i] - line_S[i] + half[i]  # front bumper's s on the connector
                 hit = self._threat(row, c, by_lane, yield_to_priority=False, passed=on_c - CONTACT)
                 if hit is not None:
-                    stop[i] = line_S[i] + hit + 0.5 + self.p.min_gap
+                    stop[i] = line_S[i] + hit + 0.5 + p.min_gap
                 continue
             if d.reserved == c:
                 hit = self._threat(row, c, by_lane, yield_to_priority=False)
                 if hit is not None:  # someone will not stop: wait at the line, or short of the conflict
-                    can_stop_at_line = to_line[i] > v * v / (2 * self.p.runner_decel)
-                    stop[i] = line_S[i] if can_stop_at_line else line_S[i] + hit + 0.5 + self.p.min_gap
+                    can_stop_at_line = to_line[i] > v * v / (2 * p.runner_decel)
+                    stop[i] = line_S[i] if can_stop_at_line else line_S[i] + hit + 0.5 + p.min_gap
                 continue
             entry = m.lanes[self.p_lane[nxt[i] - 1]]
             go = True
             if entry.control == "light":
-                state = m.junctions[m.lanes[c].junction].signal.state(entry.signal_group, t)
-                committed = to_line[i] < v * v / (2 * self.p.comfort_decel) - 1.0
+                state = self._light(m.lanes[c].junction, entry.signal_group)
+                committed = to_line[i] < v * v / (2 * p.comfort_decel) - 1.0
                 go = state is LightState.GREEN or (state is LightState.YELLOW and committed)
             elif entry.control == "stop":
-                if d.stopped_at is None and v < self.p.stop_speed and to_line[i] < 3.0:
+                if d.stopped_at is None and v < p.stop_speed and to_line[i] < 3.0:
                     d.stopped_at = t
                     self.waiting[m.lanes[c].junction][row] = (t, c)
                 go = d.stopped_at is not None
             if not (go and self._may_enter(row, d, c, by_lane)):
                 stop[i] = line_S[i]
         return stop
+
+    def _light(self, junction: str, group: int) -> LightState:
+        """A signal's state at this tick, looked up once per tick."""
+        key = (junction, group)
+        state = self._states.get(key)
+        if state is None:
+            state = self._states[key] = self.m.junctions[junction].signal.state(group, self.t)
+        return state
 
     def _record_waiting(self, by_lane) -> None:
         """Arrival order at all-way stops for vehicles the manager does not drive (the ego)."""
@@ -455,48 +480,39 @@ class TrafficManager:
         vehicles with right of way over c count too (priority roads over stop signs, oncoming
         traffic over a permissive left turn).
         """
-        m, p, t = self.m, self.p, self.t
-        conn = m.lanes[c]
-        junction = m.junctions[conn.junction]
-        entry = m.lanes[conn.entry]
-        first = None
-        for c2, (s_c, s_c2) in junction.conflicts[c].items():
-            if s_c < passed or (first is not None and s_c >= first):
+        p, drivers = self.p, self.drivers
+        for cf in self._conflicts[c]:  # nearest conflict first: the first threat is the answer
+            if cf.s_c < passed:
                 continue
-            lane2 = m.lanes[c2]
-            entry2 = m.lanes[lane2.entry]
-            has_priority = (entry.control == "stop" and entry2.control is None) or (
-                entry.control == entry2.control and conn.turn is Command.LEFT and lane2.turn is not Command.LEFT
-                and junction.kind != "allway_stop")
-            must_stop = entry2.control == "stop" or (
-                entry2.control == "light" and junction.signal.state(entry2.signal_group, t) is not LightState.GREEN)
-            if not must_stop and not (yield_to_priority and has_priority):
+            must_stop = cf.entry_stop or (cf.entry_light and self._light(cf.junction, cf.group) is not LightState.GREEN)
+            if not must_stop and not (yield_to_priority and cf.has_priority):
                 continue
             # already on the conflicting connector, short of the conflict: it will not stop now
-            for a, si, vi in by_lane.get(m.lane_index[c2], []):
-                if a != row and si < s_c2 + 1.0 and (s_c2 - si) / max(vi, 1.0) < p.gap_acceptance:
-                    first = s_c
-                    break
-            else:
-                for a, si, vi in by_lane.get(m.lane_index[entry2.id], []):
-                    if a == row:
-                        continue
-                    other = self.drivers.get(a)
-                    if other is not None and c2 not in other.route.lane_ids:
-                        continue
-                    to_line = entry2.length - si - self.veh.length[a] / 2
-                    if must_stop and vi * vi / (2 * max(to_line, 0.1)) < p.runner_decel:
-                        continue  # it can still stop, so it will
-                    if (to_line + s_c2) / max(vi, 1.0) < p.gap_acceptance:
-                        first = s_c
-                        break
-        return first
+            for a, si, vi in by_lane.get(cf.lane, ()):
+                if a != row and si < cf.s_c2 + 1.0 and (cf.s_c2 - si) / max(vi, 1.0) < p.gap_acceptance:
+                    return cf.s_c
+            for a, si, vi in by_lane.get(cf.entry, ()):
+                if a == row:
+                    continue
+                other = drivers.get(a)
+                if other is not None and cf.c2 not in other.route.lane_ids:
+                    continue
+                to_line = cf.entry_length - si - self.veh.length[a] / 2
+                if must_stop and vi * vi / (2 * max(to_line, 0.1)) < p.runner_decel:
+                    continue  # it can still stop, so it will
+                if (to_line + cf.s_c2) / max(vi, 1.0) < p.gap_acceptance:
+                    return cf.s_c
+        return None
 
     def _compatible(self, c: str, c2: str) -> bool:
         """Connectors of one junction whose paths never meet: no conflict, no shared entry or exit."""
-        a, b = self.m.lanes[c], self.m.lanes[c2]
-        return (a.junction == b.junction and c2 not in self.m.junctions[a.junction].conflicts[c]
-                and a.entry != b.entry and a.successors != b.successors)
+        key = (c, c2)
+        ok = self._compatible_memo.get(key)
+        if ok is None:
+            a, b = self.m.lanes[c], self.m.lanes[c2]
+            ok = self._compatible_memo[key] = (a.junction == b.junction and c2 not in self.m.junctions[a.junction].conflicts[c]
+                                               and a.entry != b.entry and a.successors != b.successors)
+        return ok
 
     def _reserve(self, row: int, d: Driver, c: str) -> None:
         if d.reserved and d.reserved != c:
@@ -508,13 +524,140 @@ class TrafficManager:
 
 def idm(v: np.ndarray, v0: np.ndarray, gap: np.ndarray, v_lead: np.ndarray, p: DriverParams) -> np.ndarray:
     """Intelligent Driver Model acceleration [m/s²] (Treiber, Hennecke & Helbing 2000)."""
-    dv = v - v_lead
-    s_star = p.min_gap + np.maximum(0.0, v * p.time_headway + v * dv / (2 * np.sqrt(p.max_accel * p.comfort_decel)))
-    free = 1.0 - (v / np.maximum(v0, 0.1)) ** p.delta
-    interaction = np.where(np.isfinite(gap), (s_star / np.maximum(gap, 0.1)) ** 2, 0.0)
-    acc = p.max_accel * (free - interaction)
-    # IDM only creeps towards a standing obstacle; close in, brake kinematically to rest at s0
-    to_rest = gap - p.min_gap + 0.3
-    near = (v_lead < 0.5) & (to_rest < 3.0) & (v < 3.0)
-    acc = np.where(near, np.minimum(acc, -v * v / (2 * np.maximum(to_rest, 0.05))), acc)
-    return np.minimum(np.maximum(acc, -p.max_decel), p.max_accel)
+    free = 1.0 - (v / np.maximum(v0, 0.1)) ** p.delta  # numpy's power: see sim.kernels
+    return _idm(np.asarray(v, dtype=float), free, np.asarray(gap, dtype=float), np.asarray(v_lead, dtype=float),
+                p.min_gap, p.time_headway, float(2 * np.sqrt(p.max_accel * p.comfort_decel)), p.max_accel, p.max_decel)
+
+
+@njit(cache=True)
+def _idm(v, free, gap, v_lead, min_gap, headway, two_sqrt_ab, max_accel, max_decel):
+    """`idm` after its free-road term."""
+    acc = np.empty(len(v))
+    for i in range(len(v)):
+        s_star = min_gap + _max(0.0, v[i] * headway + v[i] * (v[i] - v_lead[i]) / two_sqrt_ab)
+        interaction = 0.0
+        if math.isfinite(gap[i]):
+            r = s_star / _max(gap[i], 0.1)
+            interaction = r * r
+        a = max_accel * (free[i] - interaction)
+        # IDM only creeps towards a standing obstacle; close in, brake kinematically to rest at s0
+        to_rest = gap[i] - min_gap + 0.3
+        if v_lead[i] < 0.5 and to_rest < 3.0 and v[i] < 3.0:
+            a = _min(a, -v[i] * v[i] / (2 * _max(to_rest, 0.05)))
+        acc[i] = _min(_max(a, -max_decel), max_accel)
+    return acc
+
+
+@njit(cache=True)
+def _progress(vx, vy, rows, S, base, length, k_keys, k_x, k_y, k_tx, k_ty, p_keys):
+    """One Newton step of each vehicle's projection onto its packed route: (new S [m], piece)."""
+    n = len(rows)
+    S_new, piece = np.empty(n), np.empty(n, np.int64)
+    for i in range(n):
+        key = base[i] + _min(_max(S[i], 0.0), length[i])
+        j = locate(key, k_keys)
+        dx = vx[rows[i]] - interp_at(key, k_keys, k_x, j)
+        dy = vy[rows[i]] - interp_at(key, k_keys, k_y, j)
+        Si = S[i] + dx * interp_at(key, k_keys, k_tx, j) + dy * interp_at(key, k_keys, k_ty, j)
+        S_new[i] = _min(_max(Si, 0.0), length[i])
+        piece[i] = bisect_right(p_keys, base[i] + S_new[i]) - 1
+    return S_new, piece
+
+
+@njit(cache=True)
+def _occupancy(who, pt, lane_h, n_v, v_yaw, v_speed, v_length, p_yaw, p_speed):
+    """(actor, speed along the lane [m/s], half length [m]) of each `lanes_at` pair."""
+    n = len(pt)
+    actor, along, half = np.empty(n, np.int64), np.empty(n), np.empty(n)
+    for m in range(n):
+        a = who[pt[m]]
+        actor[m] = a
+        if a < n_v:
+            along[m] = v_speed[a] * math.cos(v_yaw[a] - lane_h[m])
+            half[m] = v_length[a] / 2
+        else:
+            along[m] = p_speed[a - n_v] * math.cos(p_yaw[a - n_v] - lane_h[m])
+            half[m] = 0.3
+    return actor, along, half
+
+
+@njit(cache=True)
+def _leaders(offsets, lane, s, actor, along, ohalf, rows, S, half, lookahead, ignored):
+    """Bumper gap [m] to the nearest actor ahead on each route, and its speed along the lane [m/s].
+
+    An actor is ahead when its lane is on the route ahead, centre to centre within (0, lookahead).
+    """
+    n = len(rows)
+    gap, v_lead = np.empty(n), np.empty(n)
+    for i in range(n):
+        best, k = INF, 0
+        for m in range(len(lane)):
+            dist = offsets[i, lane[m]] + s[m] - S[i]  # centre to centre along the route
+            if dist > 0 and dist < lookahead and actor[m] != rows[i] and not ignored[i, actor[m]]:
+                g = dist - half[i] - ohalf[m]
+                if g < best:
+                    best, k = g, m
+        gap[i] = best
+        v_lead[i] = along[k] if best < INF else 0.0
+    return gap, v_lead
+
+
+@njit(cache=True)
+def _targets(stop, end_stop, gap, v_lead, S, half, speed, desired, curve_ahead, curve_room, base, length, k_keys,
+             k_cap, k_x, k_y, vx, vy, rows):
+    """IDM inputs and the pure-pursuit goal per vehicle: (gap, v_lead, v0, goal dx, goal dy).
+
+    The nearer of the leader and the stop target (junction line or goal) sets the gap; v0 is the
+    desired speed capped by the curve limits `curve_ahead` metres on, reachable braking over
+    `curve_room` metres.
+    """
+    n = len(rows)
+    gap_o, lead_o, v0, gx, gy = np.empty(n), np.empty(n), np.empty(n), np.empty(n), np.empty(n)
+    for i in range(n):
+        stop_gap = _min(end_stop[i], stop[i]) - S[i] - half[i]
+        if stop_gap < gap[i]:
+            gap_o[i], lead_o[i] = stop_gap, 0.0
+        else:
+            gap_o[i], lead_o[i] = gap[i], v_lead[i]
+        v = desired[i]
+        for a in range(len(curve_ahead)):
+            cap = interp(base[i] + _min(_max(S[i] + curve_ahead[a], 0.0), length[i]), k_keys, k_cap)
+            v = _min(v, math.sqrt(cap * cap + curve_room[a]))
+        v0[i] = v
+        ld = _min(_max(2.5 + 0.5 * speed[i], 4.0), 15.0)
+        key = base[i] + _min(_max(S[i] + ld, 0.0), length[i])
+        j = locate(key, k_keys)
+        gx[i] = interp_at(key, k_keys, k_x, j) - vx[rows[i]]
+        gy[i] = interp_at(key, k_keys, k_y, j) - vy[rows[i]]
+    return gap_o, lead_o, v0, gx, gy
+
+
+@njit(cache=True)
+def _junction_inputs(piece, p_next, p_start, S, half, speed, ignore, two_b, actor, lane, s, n_v, near_line_from,
+                     box_s):
+    """Per vehicle: next connector piece, its stop line [route S], bumper to line [m], and which
+    vehicles ask the junction rules (near their line, or inside); and the first pair of each
+    (vehicle, lane) that the rules look at: on a connector, or near a stop line, ordered by
+    (actor, lane)."""
+    n = len(piece)
+    nxt, line_S, to_line = np.empty(n, np.int64), np.empty(n), np.empty(n)
+    asking = []
+    for i in range(n):
+        nxt[i] = p_next[piece[i]]
+        line_S[i] = p_start[nxt[i]] if nxt[i] >= 0 else INF
+        to_line[i] = line_S[i] - S[i] - half[i]
+        if nxt[i] >= 0 and not ignore[i] and (
+                nxt[i] == piece[i] or to_line[i] < _max(20.0, speed[i] * speed[i] / two_b + 15.0)):
+            asking.append(i)
+    keep = []
+    for m in range(len(actor)):
+        if actor[m] < n_v and (near_line_from[lane[m]] <= s[m] or s[m] < box_s):
+            keep.append(m)
+    keep_a = np.array(keep, dtype=np.int64)
+    key = actor[keep_a] * len(near_line_from) + lane[keep_a]
+    order = np.argsort(key, kind="mergesort")
+    sel = []
+    for q in range(len(order)):
+        if q == 0 or key[order[q]] != key[order[q - 1]]:
+            sel.append(keep_a[order[q]])
+    return nxt, line_S, to_line, np.array(asking, dtype=np.int64), np.array(sel, dtype=np.int64)
