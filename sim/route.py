@@ -1,11 +1,15 @@
 """A route: a sequence of lanes turned into one polyline with arc length, commands and limits."""
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
+from numba import njit
 
 from sim.geometry import arc_length, curvature, headings, point_segment_distance, resample
+from sim.kernels import interp_at, locate
 from sim.map import RoadMap
 from sim.types import Command
 
@@ -67,13 +71,15 @@ class Route:
 
     def track(self, xy: np.ndarray, S: float) -> tuple[float, float]:
         """Cheap update of (S, d) for a point that moved less than a metre or two since `S`."""
-        x = float(np.interp(S, self.s, self.points[:, 0]))
-        y = float(np.interp(S, self.s, self.points[:, 1]))
-        h = float(np.interp(S, self.s, self.heading))
-        c, sn = np.cos(h), np.sin(h)
-        dx, dy = float(xy[0]) - x, float(xy[1]) - y
-        S_new = min(max(S + dx * c + dy * sn, 0.0), self.length)
-        return S_new, -dx * sn + dy * c
+        return _track(float(xy[0]), float(xy[1]), float(S), self.s, self._x, self._y, self.heading)
+
+    @cached_property
+    def _x(self) -> np.ndarray:
+        return np.ascontiguousarray(self.points[:, 0])
+
+    @cached_property
+    def _y(self) -> np.ndarray:
+        return np.ascontiguousarray(self.points[:, 1])
 
     def project(self, xy: np.ndarray, hint: float | None = None, window: float = 30.0) -> tuple[float, float]:
         """Arc length and signed lateral offset (+ left) of a point [m], searched near `hint`."""
@@ -149,3 +155,16 @@ def route_through(m: RoadMap, places: list[tuple[str, float]]) -> Route:
     for (a, _), (b, _) in zip(places[:-1], places[1:]):
         lanes += m.route_lanes(a, b)[1:] if a != b else []
     return build_route(m, lanes, places[0][1], places[-1][1])
+
+
+@njit(cache=True)
+def _track(x: float, y: float, S: float, s, px, py, heading) -> tuple[float, float]:
+    """`Route.track`: one projection step from the route point at S."""
+    j = locate(S, s)
+    dx, dy = x - interp_at(S, s, px, j), y - interp_at(S, s, py, j)
+    h = interp_at(S, s, heading, j)
+    c, sn = math.cos(h), math.sin(h)
+    S_new = S + dx * c + dy * sn
+    S_new = 0.0 if 0.0 > S_new else S_new  # Python's min and max, as `track` was
+    S_new = s[len(s) - 1] if s[len(s) - 1] < S_new else S_new
+    return S_new, -dx * sn + dy * c

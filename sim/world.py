@@ -7,11 +7,13 @@ bit-identical.
 from __future__ import annotations
 
 import difflib
+import math
 import zlib
 from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
+from numba import njit
 
 from sim.actors import EGO, NPC, PARKED, Pedestrians, Vehicles
 from sim.geometry import arc_length
@@ -32,7 +34,7 @@ from sim.traffic import Driver, TrafficManager
 from sim.types import (
     ActorType, Command, Control, EgoOdometry, LightState, ObjectState, Observation, StopLineState, VehicleState,
 )
-from sim.vehicle_model import VehicleParams, step as bicycle_step
+from sim.vehicle_model import VehicleParams, step_many
 
 DT = 0.05  # physics step [s]
 AGENT_EVERY = 2  # agents and traffic run every 2 physics steps (10 Hz)
@@ -130,7 +132,8 @@ class World:
             drivers[0] = Driver(self.route, m.lanes[places[0][0]].speed_limit, wander=False, stop_at_end=True)
         for row, drv in drivers.items():
             self.traffic.add(row, drv)
-        self._prop_xy = np.array([[q.x, q.y] for q in m.props]).reshape(-1, 2)
+        self._prop_x = np.array([q.x for q in m.props], dtype=float)
+        self._prop_y = np.array([q.y for q in m.props], dtype=float)
         # no two boxes can touch with centres farther apart than the sum of their half-diagonals
         self._reach = float(np.hypot(self.vehicles.length, self.vehicles.width).max()) + 0.5
         self._others: tuple[int, Others] | None = None
@@ -246,16 +249,9 @@ class World:
                 width=np.concatenate([v.width[act], p.width, [q.width for q in props]]),
                 props=np.array([[q.x, q.y, q.yaw] for q in props]).reshape(-1, 3)))
         st = self._others_static[1]
-        props = st["props"]
-        zeros = np.zeros(len(props))
-        others = Others(
-            id=st["id"], type=st["type"], length=st["length"], width=st["width"],
-            x=np.concatenate([v.x[act], p.x, props[:, 0]]),
-            y=np.concatenate([v.y[act], p.y, props[:, 1]]),
-            yaw=np.concatenate([v.yaw[act], p.yaw, props[:, 2]]),
-            vx=np.concatenate([v.v[act] * np.cos(v.yaw[act]), p.v * np.cos(p.yaw), zeros]),
-            vy=np.concatenate([v.v[act] * np.sin(v.yaw[act]), p.v * np.sin(p.yaw), zeros]),
-        )
+        x, y, yaw, vx, vy = _others(act, v.x, v.y, v.yaw, v.v, p.x, p.y, p.yaw, p.v, st["props"])
+        others = Others(id=st["id"], type=st["type"], length=st["length"], width=st["width"], x=x, y=y, yaw=yaw,
+                        vx=vx, vy=vy)
         self._others = (self.steps, others)
         return others
 
@@ -291,13 +287,10 @@ class World:
         if control is not None:
             v.cmd_steer[0], v.cmd_accel[0] = control.steer, control.accel
         # parked cars have zero speed and commands, so they stay put without masking
-        v.x, v.y, v.yaw, v.v, v.steer, v.accel = bicycle_step(
+        v.x, v.y, v.yaw, v.v, v.steer, v.accel = step_many(
             v.x, v.y, v.yaw, v.v, v.steer, v.accel, v.cmd_steer, v.cmd_accel, EGO_PARAMS, DT)
         p = self.peds
-        if len(p):
-            p.v = np.where(p.go & ~self._ped_blocked, p.speed, 0.0)
-            p.s = p.s + p.v * DT
-            p.update_pose()
+        p.advance(DT, self._ped_blocked)
         self.t = round(self.t + DT, 9)
         self.steps += 1
         events = self._check_ego()
@@ -321,7 +314,8 @@ class World:
         if self.steps % AGENT_EVERY == 0:
             c.offroad.update(ego)
             self.metrics.update(ego, self.others())
-            events += c.blocked.update(ego, self._something_ahead())
+            # whether anything is ahead matters only to a standing ego
+            events += c.blocked.update(ego, ego.v < 0.1 and self._something_ahead())
         if self.t >= self.scenario.duration_s - 1e-9:
             events.append(Event(self.t, EventKind.TIMEOUT))
         return events
@@ -329,15 +323,7 @@ class World:
     def _anything_near(self) -> bool:
         """Broad phase for the ego's collision test, straight from the actor arrays."""
         v, p = self.vehicles, self.peds
-        reach = self._reach
-        x, y = v.x[0], v.y[0]
-        d2 = (v.x - x) ** 2 + (v.y - y) ** 2
-        d2[0] = np.inf
-        if d2.min() < reach**2:
-            return True
-        if len(p) and ((p.x - x) ** 2 + (p.y - y) ** 2).min() < reach**2:
-            return True
-        return len(self._prop_xy) > 0 and ((self._prop_xy[:, 0] - x) ** 2 + (self._prop_xy[:, 1] - y) ** 2).min() < reach**2
+        return _any_near(v.x, v.y, p.x, p.y, self._prop_x, self._prop_y, self._reach**2)
 
     def _something_ahead(self, reach: float = 15.0) -> bool:
         """An actor in a ±30° cone within `reach` m, or a red light / stop line just ahead."""
@@ -397,23 +383,13 @@ class World:
             cw = m.crosswalks[int(upcoming[i])]
             p.go[i] = self._crosswalk_clear(cw)
         p.go[p.loop & ((upcoming < 0) | (current >= 0))] = True
-        blocked, by_moving = self._walking_into_a_car()
         # a walker waits for a moving car as long as it takes, for a standing one at most
         # PED_MAX_PAUSE: then it steps around it (a car and walkers waiting for each other
         # would otherwise wait forever)
-        self._ped_paused = np.where(blocked, self._ped_paused + AGENT_EVERY * DT, 0.0)
-        self._ped_blocked = blocked & (by_moving | (self._ped_paused < PED_MAX_PAUSE))
-
-    def _walking_into_a_car(self, probe: float = 0.9, clearance: float = 0.3) -> tuple[np.ndarray, np.ndarray]:
-        """Walkers whose next step would be inside a car's body, and whether that car is moving."""
-        p, v = self.peds, self.vehicles
-        px = p.x + probe * np.cos(p.yaw)
-        py = p.y + probe * np.sin(p.yaw)
-        act = np.nonzero(v.active)[0]
-        dx, dy = px[:, None] - v.x[act], py[:, None] - v.y[act]
-        c, s = np.cos(v.yaw[act]), np.sin(v.yaw[act])
-        inside = (np.abs(dx * c + dy * s) < v.length[act] / 2 + clearance) & (np.abs(-dx * s + dy * c) < v.width[act] / 2 + clearance)
-        return inside.any(axis=1), (inside & (v.v[act] > 0.2)).any(axis=1)
+        v = self.vehicles
+        self._ped_blocked, self._ped_paused = _walkers_held(
+            p.x, p.y, p.yaw, v.x, v.y, v.yaw, v.v, v.length, v.width, v.active, self._ped_paused,
+            AGENT_EVERY * DT, PED_MAX_PAUSE)
 
     def _crosswalk_clear(self, cw) -> bool:
         if cw.signal_group is not None and self.map.junctions[cw.junction].signal is not None:
@@ -421,5 +397,67 @@ class World:
             return plan.state(cw.signal_group, self.t) is LightState.GREEN and plan.time_to_change(self.t) > 6.0
         v = self.vehicles
         centre = (cw.a + cw.b) / 2
-        dist = np.hypot(v.x - centre[0], v.y - centre[1])
-        return not np.any(v.active & (dist < 25.0) & (v.v > 0.5))
+        return not _moving_within(v.x, v.y, v.v, v.active, float(centre[0]), float(centre[1]), 25.0, 0.5)
+
+
+@njit(cache=True)
+def _any_near(vx, vy, px, py, qx, qy, reach2) -> bool:
+    """Is any vehicle but the ego (row 0), walker or prop centre within sqrt(reach2) [m] of the ego?"""
+    x, y = vx[0], vy[0]
+    for xs, ys, first in ((vx, vy, 1), (px, py, 0), (qx, qy, 0)):
+        for i in range(first, len(xs)):
+            if (xs[i] - x) * (xs[i] - x) + (ys[i] - y) * (ys[i] - y) < reach2:
+                return True
+    return False
+
+
+@njit(cache=True)
+def _others(act, vx, vy, vyaw, vv, px, py, pyaw, pv, props):
+    """Poses and velocities of the active vehicles in `act`, then the walkers, then the props."""
+    n = len(act) + len(px) + len(props)
+    x, y, yaw, ux, uy = np.empty(n), np.empty(n), np.empty(n), np.zeros(n), np.zeros(n)
+    for k in range(len(act)):
+        i = act[k]
+        x[k], y[k], yaw[k] = vx[i], vy[i], vyaw[i]
+        ux[k], uy[k] = vv[i] * math.cos(vyaw[i]), vv[i] * math.sin(vyaw[i])
+    for i in range(len(px)):
+        k = len(act) + i
+        x[k], y[k], yaw[k] = px[i], py[i], pyaw[i]
+        ux[k], uy[k] = pv[i] * math.cos(pyaw[i]), pv[i] * math.sin(pyaw[i])
+    for i in range(len(props)):
+        k = len(act) + len(px) + i
+        x[k], y[k], yaw[k] = props[i, 0], props[i, 1], props[i, 2]
+    return x, y, yaw, ux, uy
+
+
+@njit(cache=True)
+def _walkers_held(px, py, pyaw, vx, vy, vyaw, vv, length, width, active, paused, dt, max_pause):
+    """(held, paused [s]) per walker: its next step would be inside a car's body (with a margin);
+    a standing car holds it for at most `max_pause` [s]."""
+    probe, clearance = 0.9, 0.3  # [m]
+    n = len(px)
+    held, paused_o = np.zeros(n, np.bool_), np.empty(n)
+    for i in range(n):
+        qx = px[i] + probe * math.cos(pyaw[i])
+        qy = py[i] + probe * math.sin(pyaw[i])
+        blocked, by_moving = False, False
+        for j in range(len(vx)):
+            if not active[j]:
+                continue
+            dx, dy = qx - vx[j], qy - vy[j]
+            c, s = math.cos(vyaw[j]), math.sin(vyaw[j])
+            if abs(dx * c + dy * s) < length[j] / 2 + clearance and abs(-dx * s + dy * c) < width[j] / 2 + clearance:
+                blocked = True
+                by_moving = by_moving or vv[j] > 0.2
+        paused_o[i] = paused[i] + dt if blocked else 0.0
+        held[i] = blocked and (by_moving or paused_o[i] < max_pause)
+    return held, paused_o
+
+
+@njit(cache=True)
+def _moving_within(vx, vy, vv, active, x, y, radius, min_speed) -> bool:
+    """Is an active vehicle faster than `min_speed` [m/s] within `radius` [m] of (x, y)?"""
+    for i in range(len(vx)):
+        if active[i] and math.hypot(vx[i] - x, vy[i] - y) < radius and vv[i] > min_speed:
+            return True
+    return False
