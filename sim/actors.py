@@ -105,11 +105,12 @@ class Pedestrians:
                                                       self.s, self.loop, self.path_len, self._base, self._keys,
                                                       self._x, self._y, self._yaw)
 
-    def crosswalk_ahead(self, ahead: float) -> np.ndarray:
-        """Crosswalk index of each walker's path segment `ahead` metres on, or −1."""
+    def at_kerb(self, ahead: float) -> list[tuple[int, int]]:
+        """(walker, crosswalk) for looping walkers whose crosswalk starts within `ahead` [m]; every
+        other looping walker gets `go` (set here)."""
         if not len(self.id):
-            return np.zeros(0, dtype=int)
-        return _crosswalk_ahead(ahead, self.s, self.loop, self.path_len, self._base, self._keys, self._cw)
+            return []
+        return _at_kerb(ahead, self.s, self.loop, self.go, self.path_len, self._base, self._keys, self._cw)
 
 
 @njit(cache=True)
@@ -135,10 +136,18 @@ def _advance(dt, held, go, speed, s, loop, path_len, base, keys, xs, ys, seg_yaw
 
 
 @njit(cache=True)
-def _crosswalk_ahead(ahead, s, loop, path_len, base, keys, cw):
-    out = np.empty(len(s), np.int64)
+def _at_kerb(ahead, s, loop, go, path_len, base, keys, cw):
+    """`Pedestrians.at_kerb`: the crosswalk of the segment `ahead` metres on, not yet begun."""
+    out = []
     for i in range(len(s)):
-        out[i] = cw[bisect_right(keys, _path_key(s[i] + ahead, loop[i], path_len[i], base[i])) - 1]
+        if not loop[i]:
+            continue
+        upcoming = cw[bisect_right(keys, _path_key(s[i] + ahead, loop[i], path_len[i], base[i])) - 1]
+        current = cw[bisect_right(keys, _path_key(s[i] + 0.0, loop[i], path_len[i], base[i])) - 1]
+        if upcoming >= 0 and current < 0:
+            out.append((i, upcoming))
+        else:
+            go[i] = True
     return out
 
 

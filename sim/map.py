@@ -279,9 +279,12 @@ class RoadMap:
         if len(xy) == 0:
             e = np.zeros(0, dtype=int)
             return e, e, np.zeros(0), np.zeros(0)
-        radius = np.ascontiguousarray(np.broadcast_to(np.asarray(radius, dtype=float), (len(xy),)))
+        return self.lanes_near(np.ascontiguousarray(xy), np.full(len(xy), radius, dtype=float))
+
+    def lanes_near(self, xy: np.ndarray, radius: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """`lanes_at` for a C-contiguous float N×2 `xy` (N > 0) and one radius per point [m]."""
         k = min(24, len(self.sample_xy))
-        dist, idx = self._tree.query(xy, k=k, distance_upper_bound=float(radius.max()))
+        dist, idx = self._tree.query(xy, k=k, distance_upper_bound=radius.max())
         # a pair may appear once per nearby sample; callers take minima, so repeats are harmless
         return _lane_pairs(dist.reshape(len(xy), k), idx.reshape(len(xy), k), radius, xy, self.sample_xy,
                            self.sample_s, self.sample_heading, self.sample_lane)

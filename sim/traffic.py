@@ -126,7 +126,7 @@ class TrafficManager:
         self._curve_ahead = np.array([0.0, 10.0, 25.0])
         self._curve_room = np.array([2 * params.comfort_decel * max(a - 3.0, 0.0) for a in self._curve_ahead.tolist()])
         self._conflicts = conflict_table(m)
-        self._compatible_memo: dict[tuple[str, str], bool] = {}
+        self._compatible_memo: dict[str, frozenset[str]] = {}
         self._states: dict[tuple[str, int], LightState] = {}
         self._dirty = True
         self.t = 0.0
@@ -163,7 +163,10 @@ class TrafficManager:
         """Pack every route into flat arrays keyed by (vehicle position i)·PACK + route S."""
         rows = list(self.drivers)
         self.rows = np.array(rows, dtype=int)
-        drivers = [self.drivers[r] for r in rows]
+        drivers = self._in_rows = [self.drivers[r] for r in rows]
+        self._pos = {r: i for i, r in enumerate(rows)}
+        self.half = self.veh.length[self.rows] / 2
+        self._steer_gain = 2 * 0.61 * self.veh.length[self.rows]  # pure pursuit: 2·wheelbase
         for d in drivers:
             d.moved = False
         self.S = np.array([d.S for d in drivers], dtype=float)
@@ -221,19 +224,8 @@ class TrafficManager:
         """
         v, p = self.veh, self.peds
         n_v = len(v)
-        act = np.nonzero(v.active)[0]
-        xy = [np.column_stack([v.x[act], v.y[act]])]
-        who = [act]
-        radius = [np.full(len(act), 2.0)]
-        if len(p):
-            walking = np.nonzero(p.v > 0)[0]
-            xy += [np.column_stack([p.x, p.y]),
-                   np.column_stack([p.x[walking] + 1.5 * p.v[walking] * np.cos(p.yaw[walking]),
-                                    p.y[walking] + 1.5 * p.v[walking] * np.sin(p.yaw[walking])])]
-            who += [n_v + np.arange(len(p)), n_v + walking]
-            radius += [np.full(len(p), 2.6), np.full(len(walking), 2.6)]
-        who = np.concatenate(who)
-        pt, lane, s, lane_h = self.m.lanes_at(np.concatenate(xy), np.concatenate(radius))
+        xy, radius, who = _occupancy_points(v.x, v.y, v.active, p.x, p.y, p.v, p.yaw)
+        pt, lane, s, lane_h = self.m.lanes_near(xy, radius)
         actor, along, half = _occupancy(who, pt, lane_h, n_v, v.yaw, v.v, v.length, p.yaw, p.v)
         return actor, lane, s, along, half
 
@@ -250,7 +242,7 @@ class TrafficManager:
                                   self.k_y, self.k_tx, self.k_ty, self.p_keys)
         S = self.S
         busy = (piece != self.last_piece) | (self.length - S < 60.0)
-        busy[[i for i, r in enumerate(self.rows) if self.drivers[r].reserved is not None]] = True
+        busy[[i for i, d in enumerate(self._in_rows) if d.reserved is not None]] = True
         self.last_piece = piece
         if busy.any():
             self._housekeeping(np.nonzero(busy)[0], piece)
@@ -260,9 +252,8 @@ class TrafficManager:
             self._pack()
             piece = np.searchsorted(self.p_keys, self.base + self.S, side="right") - 1
             self.last_piece = piece
-        rows, S = self.rows, self.S
+        rows, S, half = self.rows, self.S, self.half
         speed = v.v[rows]
-        half = v.length[rows] / 2
 
         # leaders from lane occupancy
         actor, lane, s, along, ohalf = self.occupancy()
@@ -270,12 +261,13 @@ class TrafficManager:
         # near misses of their lane corridors must not make them wait for each other
         ignored = np.zeros((len(rows), len(v) + len(self.peds)), dtype=bool)
         if len(self.reservations) > 1:
-            pos = {int(r): i for i, r in enumerate(rows)}
+            pos = self._pos
             held = list(self.reservations.items())
             for c, row in held:
                 if row in pos:
+                    compatible = self._compatible(c)
                     for c2, r2 in held:
-                        if r2 != row and self._compatible(c, c2):
+                        if r2 != row and c2 in compatible:
                             ignored[pos[row], r2] = True
         gap, v_lead = _leaders(self.offsets, lane, s, actor, along, ohalf, rows, S, half, self.p.lookahead, ignored)
 
@@ -287,17 +279,16 @@ class TrafficManager:
             stop, self.end_stop, gap, v_lead, S, half, speed, self.desired, self._curve_ahead, self._curve_room,
             self.base, self.length, self.k_keys, self.k_cap, self.k_x, self.k_y, v.x, v.y, rows)
         acc = idm(speed, v0, gap, v_lead, self.p)
-        for i in [i for i, r in enumerate(rows) if self.drivers[r].brake is not None]:
-            d = self.drivers[rows[i]]
-            if d.brake_until is not None and t >= d.brake_until:
-                d.brake = d.brake_until = None
-            else:
-                acc[i] = -d.brake
+        for i, d in enumerate(self._in_rows):
+            if d.brake is not None:
+                if d.brake_until is not None and t >= d.brake_until:
+                    d.brake = d.brake_until = None
+                else:
+                    acc[i] = -d.brake
 
         # pure pursuit on the route
-        alpha = np.arctan2(gy, gx) - v.yaw[rows]
         v.cmd_accel[rows] = acc
-        v.cmd_steer[rows] = np.arctan2(2 * 0.61 * v.length[rows] * np.sin(alpha), np.maximum(np.hypot(gx, gy), 1.0))
+        v.cmd_steer[rows] = np.arctan2(*_pursuit(np.arctan2(gy, gx), v.yaw, rows, self._steer_gain, gx, gy))
 
     # ---- routes ----------------------------------------------------------------------------
     def _housekeeping(self, idx: np.ndarray, piece: np.ndarray) -> None:
@@ -482,16 +473,17 @@ class TrafficManager:
         """
         p, drivers = self.p, self.drivers
         for cf in self._conflicts[c]:  # nearest conflict first: the first threat is the answer
-            if cf.s_c < passed:
+            on_c2, on_entry = by_lane.get(cf.lane, ()), by_lane.get(cf.entry, ())
+            if cf.s_c < passed or not (on_c2 or on_entry):
                 continue
             must_stop = cf.entry_stop or (cf.entry_light and self._light(cf.junction, cf.group) is not LightState.GREEN)
             if not must_stop and not (yield_to_priority and cf.has_priority):
                 continue
             # already on the conflicting connector, short of the conflict: it will not stop now
-            for a, si, vi in by_lane.get(cf.lane, ()):
+            for a, si, vi in on_c2:
                 if a != row and si < cf.s_c2 + 1.0 and (cf.s_c2 - si) / max(vi, 1.0) < p.gap_acceptance:
                     return cf.s_c
-            for a, si, vi in by_lane.get(cf.entry, ()):
+            for a, si, vi in on_entry:
                 if a == row:
                     continue
                 other = drivers.get(a)
@@ -504,14 +496,15 @@ class TrafficManager:
                     return cf.s_c
         return None
 
-    def _compatible(self, c: str, c2: str) -> bool:
-        """Connectors of one junction whose paths never meet: no conflict, no shared entry or exit."""
-        key = (c, c2)
-        ok = self._compatible_memo.get(key)
+    def _compatible(self, c: str) -> frozenset[str]:
+        """Connectors of c's junction whose paths never meet c's: no conflict, no shared entry or exit."""
+        ok = self._compatible_memo.get(c)
         if ok is None:
-            a, b = self.m.lanes[c], self.m.lanes[c2]
-            ok = self._compatible_memo[key] = (a.junction == b.junction and c2 not in self.m.junctions[a.junction].conflicts[c]
-                                               and a.entry != b.entry and a.successors != b.successors)
+            m, a = self.m, self.m.lanes[c]
+            junction = m.junctions[a.junction]
+            ok = self._compatible_memo[c] = frozenset(
+                c2 for c2 in junction.connectors if c2 not in junction.conflicts[c]
+                and a.entry != m.lanes[c2].entry and a.successors != m.lanes[c2].successors)
         return ok
 
     def _reserve(self, row: int, d: Driver, c: str) -> None:
@@ -562,6 +555,26 @@ def _progress(vx, vy, rows, S, base, length, k_keys, k_x, k_y, k_tx, k_ty, p_key
         S_new[i] = _min(_max(Si, 0.0), length[i])
         piece[i] = bisect_right(p_keys, base[i] + S_new[i]) - 1
     return S_new, piece
+
+
+@njit(cache=True)
+def _occupancy_points(vx, vy, active, px, py, pv, pyaw):
+    """(points, radius [m], actor) for `occupancy`: active vehicles, walkers, walkers 1.5 s on."""
+    act = np.nonzero(active)[0]
+    walking = np.nonzero(pv > 0)[0]
+    n_a, n_p = len(act), len(px)
+    n = n_a + n_p + len(walking)
+    xy, radius, who = np.empty((n, 2)), np.empty(n), np.empty(n, np.int64)
+    for k in range(n_a):
+        xy[k, 0], xy[k, 1], radius[k], who[k] = vx[act[k]], vy[act[k]], 2.0, act[k]
+    for i in range(n_p):
+        xy[n_a + i, 0], xy[n_a + i, 1], radius[n_a + i], who[n_a + i] = px[i], py[i], 2.6, len(vx) + i
+    for k in range(len(walking)):
+        i, m = walking[k], n_a + n_p + k
+        xy[m, 0] = px[i] + 1.5 * pv[i] * math.cos(pyaw[i])
+        xy[m, 1] = py[i] + 1.5 * pv[i] * math.sin(pyaw[i])
+        radius[m], who[m] = 2.6, len(vx) + i
+    return xy, radius, who
 
 
 @njit(cache=True)
@@ -630,6 +643,18 @@ def _targets(stop, end_stop, gap, v_lead, S, half, speed, desired, curve_ahead, 
         gx[i] = interp_at(key, k_keys, k_x, j) - vx[rows[i]]
         gy[i] = interp_at(key, k_keys, k_y, j) - vy[rows[i]]
     return gap_o, lead_o, v0, gx, gy
+
+
+@njit(cache=True)
+def _pursuit(bearing, yaw, rows, gain, gx, gy):
+    """Pure pursuit's (numerator, denominator) for arctan2, from the goal's bearing [rad] and
+    offset [m]: the steer that puts the goal on the vehicle's arc."""
+    n = len(rows)
+    num, den = np.empty(n), np.empty(n)
+    for i in range(n):
+        num[i] = gain[i] * math.sin(bearing[i] - yaw[rows[i]])
+        den[i] = _max(math.hypot(gx[i], gy[i]), 1.0)
+    return num, den
 
 
 @njit(cache=True)

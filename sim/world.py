@@ -132,8 +132,8 @@ class World:
             drivers[0] = Driver(self.route, m.lanes[places[0][0]].speed_limit, wander=False, stop_at_end=True)
         for row, drv in drivers.items():
             self.traffic.add(row, drv)
-        self._prop_x = np.array([q.x for q in m.props], dtype=float)
-        self._prop_y = np.array([q.y for q in m.props], dtype=float)
+        self._prop_x, self._prop_y, self._prop_l, self._prop_w = (
+            np.array([getattr(q, k) for q in m.props], dtype=float) for k in ("x", "y", "length", "width"))
         # no two boxes can touch with centres farther apart than the sum of their half-diagonals
         self._reach = float(np.hypot(self.vehicles.length, self.vehicles.width).max()) + 0.5
         self._others: tuple[int, Others] | None = None
@@ -321,9 +321,11 @@ class World:
         return events
 
     def _anything_near(self) -> bool:
-        """Broad phase for the ego's collision test, straight from the actor arrays."""
+        """Broad phase for the ego's collision test, straight from the actor arrays: within the
+        largest vehicle's reach, and within the collision criterion's own (so it would test boxes)."""
         v, p = self.vehicles, self.peds
-        return _any_near(v.x, v.y, p.x, p.y, self._prop_x, self._prop_y, self._reach**2)
+        return _any_near(v.x, v.y, v.length, v.width, v.active, p.x, p.y, p.length, p.width, self._prop_x, self._prop_y,
+                         self._prop_l, self._prop_w, self._reach**2)
 
     def _something_ahead(self, reach: float = 15.0) -> bool:
         """An actor in a ±30° cone within `reach` m, or a red light / stop line just ahead."""
@@ -377,12 +379,11 @@ class World:
         p, m = self.peds, self.map
         if not len(p):
             return
-        upcoming = p.crosswalk_ahead(1.0)
-        current = p.crosswalk_ahead(0.0)
-        for i in np.nonzero(p.loop & (upcoming >= 0) & (current < 0))[0]:
-            cw = m.crosswalks[int(upcoming[i])]
-            p.go[i] = self._crosswalk_clear(cw)
-        p.go[p.loop & ((upcoming < 0) | (current >= 0))] = True
+        clear: dict[int, bool] = {}  # per crosswalk, this tick
+        for i, k in p.at_kerb(1.0):
+            if k not in clear:
+                clear[k] = self._crosswalk_clear(m.crosswalks[k])
+            p.go[i] = clear[k]
         # a walker waits for a moving car as long as it takes, for a standing one at most
         # PED_MAX_PAUSE: then it steps around it (a car and walkers waiting for each other
         # would otherwise wait forever)
@@ -401,12 +402,15 @@ class World:
 
 
 @njit(cache=True)
-def _any_near(vx, vy, px, py, qx, qy, reach2) -> bool:
-    """Is any vehicle but the ego (row 0), walker or prop centre within sqrt(reach2) [m] of the ego?"""
+def _any_near(vx, vy, vl, vw, active, px, py, pl, pw, qx, qy, ql, qw, reach2) -> bool:
+    """Is any active vehicle but the ego (row 0), walker or prop centre within sqrt(reach2) [m] of
+    the ego, and within the sum of the two boxes' half-diagonals?"""
     x, y = vx[0], vy[0]
-    for xs, ys, first in ((vx, vy, 1), (px, py, 0), (qx, qy, 0)):
+    ego_reach = math.hypot(vl[0], vw[0]) / 2
+    for xs, ys, ls, ws, first in ((vx, vy, vl, vw, 1), (px, py, pl, pw, 0), (qx, qy, ql, qw, 0)):
         for i in range(first, len(xs)):
-            if (xs[i] - x) * (xs[i] - x) + (ys[i] - y) * (ys[i] - y) < reach2:
+            if ((xs[i] - x) * (xs[i] - x) + (ys[i] - y) * (ys[i] - y) < reach2 and (first == 0 or active[i])
+                    and math.hypot(xs[i] - x, ys[i] - y) < ego_reach + math.hypot(ls[i], ws[i]) / 2):
                 return True
     return False
 
