@@ -162,7 +162,7 @@ class TrafficManager:
     def _pack(self) -> None:
         """Pack every route into flat arrays keyed by (vehicle position i)·PACK + route S."""
         rows = list(self.drivers)
-        self.rows = np.array(rows, dtype=int)
+        self.rows, self._rows = np.array(rows, dtype=int), rows
         drivers = self._in_rows = [self.drivers[r] for r in rows]
         self._pos = {r: i for i, r in enumerate(rows)}
         self.half = self.veh.length[self.rows] / 2
@@ -172,33 +172,31 @@ class TrafficManager:
         self.S = np.array([d.S for d in drivers], dtype=float)
         self.base = np.arange(len(rows)) * PACK
         packs = [self._route_pack(d) for d in drivers]
-        keys = [i * PACK + d.route.s for i, d in enumerate(drivers)]
-        p_keys = [i * PACK + d.route.piece_start for i, d in enumerate(drivers)]
-        p_first = np.cumsum([0] + [len(d.route.lane_ids) for d in drivers])[:-1]
-        p_next = [np.where(pk["next"] > 0, pk["next"] + first, -1) for pk, first in zip(packs, p_first)]
-        p_lane = [lid for d in drivers for lid in d.route.lane_ids]
-        xs = [d.route.points[:, 0] for d in drivers]
-        ys = [d.route.points[:, 1] for d in drivers]
-        tx, ty, caps = [pk["tx"] for pk in packs], [pk["ty"] for pk in packs], [pk["cap"] for pk in packs]
-        self.k_keys = np.concatenate(keys)
-        self.k_x, self.k_y = np.concatenate(xs), np.concatenate(ys)
-        self.k_tx, self.k_ty, self.k_cap = np.concatenate(tx), np.concatenate(ty), np.concatenate(caps)
-        self.p_keys = np.concatenate(p_keys)
-        self.p_lane = p_lane
+        n_points = [len(d.route.s) for d in drivers]
+        n_pieces = [len(d.route.lane_ids) for d in drivers]
+        p_first = np.cumsum([0] + n_pieces)[:-1]
+        self.k_keys = np.concatenate([d.route.s for d in drivers]) + np.repeat(self.base, n_points)
+        self.k_x, self.k_y = (np.concatenate([d.route.points[:, k] for d in drivers]) for k in (0, 1))
+        self.k_tx, self.k_ty, self.k_cap = (np.concatenate([pk[k] for pk in packs]) for k in ("tx", "ty", "cap"))
+        piece_base = np.repeat(self.base, n_pieces)
+        self.p_keys = np.concatenate([d.route.piece_start for d in drivers]) + piece_base
+        self.p_start = self.p_keys - piece_base  # as rounded in the packed keys
+        local_next = np.concatenate([pk["next"] for pk in packs])
+        self.p_next = np.where(local_next > 0, local_next + np.repeat(p_first, n_pieces), -1)
+        self.p_lane = [lid for d in drivers for lid in d.route.lane_ids]
         self.p_first = p_first
-        self.p_next = np.concatenate(p_next)
-        self.p_start = self.p_keys - np.repeat(self.base, [len(d.route.lane_ids) for d in drivers])
         self.length = np.array([d.route.length for d in drivers])
         self.desired = np.array([d.desired_speed for d in drivers])
         # the goal: IDM keeps its minimum gap to a stop target, so put the target that far beyond
         # the route's end, and the centre comes to rest on the goal
-        self.end_stop = np.array([d.route.length + self.veh.length[r] / 2 + self.p.min_gap if (d.stop_at_end or not d.wander) else np.inf
-                                  for r, d in zip(rows, drivers)])
+        self.end_stop = np.array([d.route.length + h + self.p.min_gap if (d.stop_at_end or not d.wander) else np.inf
+                                  for d, h in zip(drivers, self.half.tolist())])
         self.ignore = np.array([d.ignore_lights for d in drivers], dtype=bool)
         self.offsets = np.full((len(rows), len(self.m.lane_ids)), np.nan)
-        for i, d in enumerate(drivers):
-            for li, off in d.offsets.items():
-                self.offsets[i, li] = off
+        at = [(i, li, off) for i, d in enumerate(drivers) for li, off in d.offsets.items()]
+        if at:
+            i, li, off = zip(*at)
+            self.offsets[list(i), list(li)] = off
         self.last_piece = np.full(len(rows), -1)
         self._dirty = False
 
@@ -344,13 +342,12 @@ class TrafficManager:
     # ---- junctions ---------------------------------------------------------------------------
     def _junction_rules(self, piece, speed, half, actor, lane, s, along) -> np.ndarray:
         """Stop-line targets [route S] for vehicles that may not enter their next junction yet."""
-        stop = np.full(len(self.rows), np.inf)
         p = self.p
         nxt, line_S, to_line, asking, sel = _junction_inputs(
             piece, self.p_next, self.p_start, self.S, half, speed, self.ignore, 2 * p.comfort_decel, actor, lane, s,
             len(self.veh), self._near_line_from, BOX_ROOM + 8.0)
         if not len(asking) and not self._allway_lanes:
-            return stop
+            return np.full(len(self.rows), np.inf)
         m, t = self.m, self.t
         self._states = {}
         # vehicles on connectors, or within 60 m of a stop line: all that junction rules look at
@@ -358,12 +355,12 @@ class TrafficManager:
         for a, li, si, vi in zip(actor[sel].tolist(), lane[sel].tolist(), s[sel].tolist(), along[sel].tolist()):
             by_lane.setdefault(li, []).append((a, si, vi))
         self._record_waiting(by_lane)
-        S = self.S
+        stop = [np.inf] * len(self.rows)
+        rows, drivers, p_lane = self._rows, self._in_rows, self.p_lane
+        nxt, piece, line_S, to_line = nxt.tolist(), piece.tolist(), line_S.tolist(), to_line.tolist()
+        S, half, speed = self.S.tolist(), half.tolist(), speed.tolist()
         for i in asking.tolist():
-            row = int(self.rows[i])
-            d = self.drivers[row]
-            c = self.p_lane[nxt[i]]
-            v = float(speed[i])
+            row, d, c, v = rows[i], drivers[i], p_lane[nxt[i]], speed[i]
             if nxt[i] == piece[i]:  # already inside: it holds the junction, and watches for runners
                 if d.reserved != c:
                     self._reserve(row, d, c)
@@ -380,7 +377,7 @@ class TrafficManager:
                     can_stop_at_line = to_line[i] > v * v / (2 * p.runner_decel)
                     stop[i] = line_S[i] if can_stop_at_line else line_S[i] + hit + 0.5 + p.min_gap
                 continue
-            entry = m.lanes[self.p_lane[nxt[i] - 1]]
+            entry = m.lanes[p_lane[nxt[i] - 1]]
             go = True
             if entry.control == "light":
                 state = self._light(m.lanes[c].junction, entry.signal_group)
@@ -393,7 +390,7 @@ class TrafficManager:
                 go = d.stopped_at is not None
             if not (go and self._may_enter(row, d, c, by_lane)):
                 stop[i] = line_S[i]
-        return stop
+        return np.array(stop)
 
     def _light(self, junction: str, group: int) -> LightState:
         """A signal's state at this tick, looked up once per tick."""
