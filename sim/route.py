@@ -9,7 +9,7 @@ import numpy as np
 from numba import njit
 
 from sim.geometry import arc_length, headings, point_segment_distance, resample
-from sim.kernels import interp_at, locate
+from sim.kernels import bisect_right, interp_at, locate
 from sim.map import RoadMap
 from sim.types import Command
 
@@ -67,7 +67,7 @@ class Route:
         return COMMANDS[int(self.command[i])]
 
     def piece_at(self, s: float) -> int:
-        return max(0, int(np.searchsorted(self.piece_start, s, side="right")) - 1)
+        return max(0, bisect_right(self.piece_start, float(s)) - 1)
 
     def track(self, xy: np.ndarray, S: float) -> tuple[float, float]:
         """Cheap update of (S, d) for a point that moved less than a metre or two since `S`."""

@@ -236,20 +236,23 @@ class World:
         if self._others is not None and self._others[0] == self.steps:
             return self._others[1]
         v, p, m = self.vehicles, self.peds, self.map
-        act = np.nonzero(v.active)[0]
-        act = act[act != 0]
-        key = act.tobytes()
+        key = v.active.tobytes()
         if self._others_static is None or self._others_static[0] != key:
             props = m.props
+            act = np.nonzero(v.active)[0]
+            act = act[act != 0]
             self._others_static = (key, dict(
+                act=act,
                 id=np.concatenate([v.id[act], p.id, self.prop_id]),
                 type=np.array([ActorType.VEHICLE.value] * len(act) + [ActorType.PEDESTRIAN.value] * len(p)
                               + [ActorType.STATIC.value] * len(props)),
                 length=np.concatenate([v.length[act], p.length, [q.length for q in props]]),
                 width=np.concatenate([v.width[act], p.width, [q.width for q in props]]),
                 props=np.array([[q.x, q.y, q.yaw] for q in props]).reshape(-1, 3)))
+            st = self._others_static[1]
+            st["moving"] = st["type"] != ActorType.STATIC.value  # actors, not props
         st = self._others_static[1]
-        x, y, yaw, vx, vy = _others(act, v.x, v.y, v.yaw, v.v, p.x, p.y, p.yaw, p.v, st["props"])
+        x, y, yaw, vx, vy = _others(st["act"], v.x, v.y, v.yaw, v.v, p.x, p.y, p.yaw, p.v, st["props"])
         others = Others(id=st["id"], type=st["type"], length=st["length"], width=st["width"], x=x, y=y, yaw=yaw,
                         vx=vx, vy=vy)
         self._others = (self.steps, others)
@@ -331,10 +334,7 @@ class World:
         """An actor in a ±30° cone within `reach` m, or a red light / stop line just ahead."""
         o = self.others()
         v = self.vehicles
-        dx, dy = o.x - v.x[0], o.y - v.y[0]
-        fwd = dx * np.cos(v.yaw[0]) + dy * np.sin(v.yaw[0])
-        lat = -dx * np.sin(v.yaw[0]) + dy * np.cos(v.yaw[0])
-        if np.any((fwd > 0) & (fwd < reach) & (np.abs(lat) < 0.6 * fwd + 1.5) & (o.type != ActorType.STATIC.value)):
+        if _any_in_cone(o.x, o.y, self._others_static[1]["moving"], v.x[0], v.y[0], v.yaw[0], reach):
             return True
         for line in self.stop_lines:
             if 0 <= line.S - self.S < reach and (line.kind == "stop" or self.light_state(line.junction, line.signal_group) is not LightState.GREEN):
@@ -432,6 +432,18 @@ def _others(act, vx, vy, vyaw, vv, px, py, pyaw, pv, props):
         k = len(act) + len(px) + i
         x[k], y[k], yaw[k] = props[i, 0], props[i, 1], props[i, 2]
     return x, y, yaw, ux, uy
+
+
+@njit(cache=True)
+def _any_in_cone(x, y, mask, x0, y0, yaw0, reach) -> bool:
+    """Is a masked point ahead of (x0, y0, yaw0) within `reach` [m] and a ±30°-ish cone (1.5 m wide at 0)?"""
+    c, s = math.cos(yaw0), math.sin(yaw0)
+    for i in range(len(x)):
+        dx, dy = x[i] - x0, y[i] - y0
+        fwd = dx * c + dy * s
+        if mask[i] and fwd > 0 and fwd < reach and abs(-dx * s + dy * c) < 0.6 * fwd + 1.5:
+            return True
+    return False
 
 
 @njit(cache=True)
