@@ -291,12 +291,12 @@ class TrafficManager:
     # ---- routes ----------------------------------------------------------------------------
     def _housekeeping(self, idx: np.ndarray, piece: np.ndarray) -> None:
         """Reservations, stop memory and route extension for the vehicles whose situation changed."""
+        S, local_piece = self.S.tolist(), (piece - self.p_first).tolist()
         for i in idx.tolist():
-            row = int(self.rows[i])
-            d = self.drivers[row]
-            d.S = float(self.S[i])
+            row, d = self._rows[i], self._in_rows[i]
+            d.S = S[i]
             r = d.route
-            local = int(piece[i] - self.p_first[i])
+            local = local_piece[i]
             lane_id = r.lane_ids[local]
             if d.reserved is not None:
                 if lane_id == d.reserved:
@@ -414,7 +414,7 @@ class TrafficManager:
                             self.waiting[jid][a] = (t, None)
         self._left_stop &= set().union(*here.values()) if here else set()
         for jid, waiting in self.waiting.items():
-            for a in list(waiting):
+            for a in list(waiting) if waiting else ():
                 managed = a in self.drivers
                 if (not managed and a not in here.get(jid, ())) or (managed and self.drivers[a].stopped_at is None):
                     waiting.pop(a)
