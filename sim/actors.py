@@ -7,7 +7,7 @@ import numpy as np
 from numba import njit
 
 from sim.geometry import arc_length
-from sim.kernels import _max, _min, bisect_right, interp_at, locate
+from sim.kernels import np_max, np_min, bisect_right, interp_at, locate
 
 from sim.vehicle_model import VehicleParams
 
@@ -116,7 +116,7 @@ class Pedestrians:
 @njit(cache=True)
 def _path_key(s: float, loop: bool, path_len: float, base: float) -> float:
     """Packed key of arc length s on a walker's path: wrapped on loops, held at the end otherwise."""
-    return base + (s % _max(path_len, 1e-9) if loop else _min(s, path_len))
+    return base + (s % np_max(path_len, 1e-9) if loop else np_min(s, path_len))
 
 
 @njit(cache=True)

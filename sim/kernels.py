@@ -17,13 +17,13 @@ INF = np.inf
 
 
 @njit(cache=True)
-def _max(a: float, b: float) -> float:
+def np_max(a: float, b: float) -> float:
     """np.maximum for scalars (NaN propagates)."""
     return a if (a >= b or a != a) else b
 
 
 @njit(cache=True)
-def _min(a: float, b: float) -> float:
+def np_min(a: float, b: float) -> float:
     """np.minimum for scalars (NaN propagates)."""
     return a if (a <= b or a != a) else b
 

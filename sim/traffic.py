@@ -13,13 +13,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-import math
-
 import numpy as np
-from numba import njit
 
+from sim import traffic_kernels as tk
 from sim.actors import Pedestrians, Vehicles
-from sim.kernels import INF, _max, _min, bisect_right, interp, interp_at, locate
 from sim.map import RoadMap
 from sim.route import Route, build_route
 from sim.types import Command, LightState
@@ -222,9 +219,9 @@ class TrafficManager:
         """
         v, p = self.veh, self.peds
         n_v = len(v)
-        xy, radius, who = _occupancy_points(v.x, v.y, v.active, p.x, p.y, p.v, p.yaw)
+        xy, radius, who = tk.occupancy_points(v.x, v.y, v.active, p.x, p.y, p.v, p.yaw)
         pt, lane, s, lane_h = self.m.lanes_near(xy, radius)
-        actor, along, half = _occupancy(who, pt, lane_h, n_v, v.yaw, v.v, v.length, p.yaw, p.v)
+        actor, along, half = tk.occupancy(who, pt, lane_h, n_v, v.yaw, v.v, v.length, p.yaw, p.v)
         return actor, lane, s, along, half
 
     # ---- the tick ------------------------------------------------------------------------
@@ -236,7 +233,7 @@ class TrafficManager:
             self._pack()
         v = self.veh
         # progress: one Newton step of projection onto the route (moves are < 2 m per tick)
-        self.S, piece = _progress(v.x, v.y, self.rows, self.S, self.base, self.length, self.k_keys, self.k_x,
+        self.S, piece = tk.progress(v.x, v.y, self.rows, self.S, self.base, self.length, self.k_keys, self.k_x,
                                   self.k_y, self.k_tx, self.k_ty, self.p_keys)
         S = self.S
         busy = (piece != self.last_piece) | (self.length - S < 60.0)
@@ -267,13 +264,13 @@ class TrafficManager:
                     for c2, r2 in held:
                         if r2 != row and c2 in compatible:
                             ignored[pos[row], r2] = True
-        gap, v_lead = _leaders(self.offsets, lane, s, actor, along, ohalf, rows, S, half, self.p.lookahead, ignored)
+        gap, v_lead = tk.leaders(self.offsets, lane, s, actor, along, ohalf, rows, S, half, self.p.lookahead, ignored)
 
         # stop targets: junction stop lines without a reservation, the ego's goal
         stop = self._junction_rules(piece, speed, half, actor, lane, s, along)
         # IDM's minimum gap keeps the bumper 2 m short of a stop line; the desired speed is the
         # route's limit, braking comfortably for the curves ahead; pure pursuit looks ld ahead
-        gap, v_lead, v0, gx, gy = _targets(
+        gap, v_lead, v0, gx, gy = tk.targets(
             stop, self.end_stop, gap, v_lead, S, half, speed, self.desired, self._curve_ahead, self._curve_room,
             self.base, self.length, self.k_keys, self.k_cap, self.k_x, self.k_y, v.x, v.y, rows)
         acc = idm(speed, v0, gap, v_lead, self.p)
@@ -286,7 +283,7 @@ class TrafficManager:
 
         # pure pursuit on the route
         v.cmd_accel[rows] = acc
-        v.cmd_steer[rows] = np.arctan2(*_pursuit(np.arctan2(gy, gx), v.yaw, rows, self._steer_gain, gx, gy))
+        v.cmd_steer[rows] = np.arctan2(*tk.pursuit(np.arctan2(gy, gx), v.yaw, rows, self._steer_gain, gx, gy))
 
     # ---- routes ----------------------------------------------------------------------------
     def _housekeeping(self, idx: np.ndarray, piece: np.ndarray) -> None:
@@ -343,7 +340,7 @@ class TrafficManager:
     def _junction_rules(self, piece, speed, half, actor, lane, s, along) -> np.ndarray:
         """Stop-line targets [route S] for vehicles that may not enter their next junction yet."""
         p = self.p
-        nxt, line_S, to_line, asking, sel = _junction_inputs(
+        nxt, line_S, to_line, asking, sel = tk.junction_inputs(
             piece, self.p_next, self.p_start, self.S, half, speed, self.ignore, 2 * p.comfort_decel, actor, lane, s,
             len(self.veh), self._near_line_from, BOX_ROOM + 8.0)
         if not len(asking) and not self._allway_lanes:
@@ -515,171 +512,5 @@ class TrafficManager:
 def idm(v: np.ndarray, v0: np.ndarray, gap: np.ndarray, v_lead: np.ndarray, p: DriverParams) -> np.ndarray:
     """Intelligent Driver Model acceleration [m/s²] (Treiber, Hennecke & Helbing 2000)."""
     free = 1.0 - (v / np.maximum(v0, 0.1)) ** p.delta  # numpy's power: see sim.kernels
-    return _idm(np.asarray(v, dtype=float), free, np.asarray(gap, dtype=float), np.asarray(v_lead, dtype=float),
+    return tk.idm_rest(np.asarray(v, dtype=float), free, np.asarray(gap, dtype=float), np.asarray(v_lead, dtype=float),
                 p.min_gap, p.time_headway, float(2 * np.sqrt(p.max_accel * p.comfort_decel)), p.max_accel, p.max_decel)
-
-
-@njit(cache=True)
-def _idm(v, free, gap, v_lead, min_gap, headway, two_sqrt_ab, max_accel, max_decel):
-    """`idm` after its free-road term."""
-    acc = np.empty(len(v))
-    for i in range(len(v)):
-        s_star = min_gap + _max(0.0, v[i] * headway + v[i] * (v[i] - v_lead[i]) / two_sqrt_ab)
-        interaction = 0.0
-        if math.isfinite(gap[i]):
-            r = s_star / _max(gap[i], 0.1)
-            interaction = r * r
-        a = max_accel * (free[i] - interaction)
-        # IDM only creeps towards a standing obstacle; close in, brake kinematically to rest at s0
-        to_rest = gap[i] - min_gap + 0.3
-        if v_lead[i] < 0.5 and to_rest < 3.0 and v[i] < 3.0:
-            a = _min(a, -v[i] * v[i] / (2 * _max(to_rest, 0.05)))
-        acc[i] = _min(_max(a, -max_decel), max_accel)
-    return acc
-
-
-@njit(cache=True)
-def _progress(vx, vy, rows, S, base, length, k_keys, k_x, k_y, k_tx, k_ty, p_keys):
-    """One Newton step of each vehicle's projection onto its packed route: (new S [m], piece)."""
-    n = len(rows)
-    S_new, piece = np.empty(n), np.empty(n, np.int64)
-    for i in range(n):
-        key = base[i] + _min(_max(S[i], 0.0), length[i])
-        j = locate(key, k_keys)
-        dx = vx[rows[i]] - interp_at(key, k_keys, k_x, j)
-        dy = vy[rows[i]] - interp_at(key, k_keys, k_y, j)
-        Si = S[i] + dx * interp_at(key, k_keys, k_tx, j) + dy * interp_at(key, k_keys, k_ty, j)
-        S_new[i] = _min(_max(Si, 0.0), length[i])
-        piece[i] = bisect_right(p_keys, base[i] + S_new[i]) - 1
-    return S_new, piece
-
-
-@njit(cache=True)
-def _occupancy_points(vx, vy, active, px, py, pv, pyaw):
-    """(points, radius [m], actor) for `occupancy`: active vehicles, walkers, walkers 1.5 s on."""
-    act = np.nonzero(active)[0]
-    walking = np.nonzero(pv > 0)[0]
-    n_a, n_p = len(act), len(px)
-    n = n_a + n_p + len(walking)
-    xy, radius, who = np.empty((n, 2)), np.empty(n), np.empty(n, np.int64)
-    for k in range(n_a):
-        xy[k, 0], xy[k, 1], radius[k], who[k] = vx[act[k]], vy[act[k]], 2.0, act[k]
-    for i in range(n_p):
-        xy[n_a + i, 0], xy[n_a + i, 1], radius[n_a + i], who[n_a + i] = px[i], py[i], 2.6, len(vx) + i
-    for k in range(len(walking)):
-        i, m = walking[k], n_a + n_p + k
-        xy[m, 0] = px[i] + 1.5 * pv[i] * math.cos(pyaw[i])
-        xy[m, 1] = py[i] + 1.5 * pv[i] * math.sin(pyaw[i])
-        radius[m], who[m] = 2.6, len(vx) + i
-    return xy, radius, who
-
-
-@njit(cache=True)
-def _occupancy(who, pt, lane_h, n_v, v_yaw, v_speed, v_length, p_yaw, p_speed):
-    """(actor, speed along the lane [m/s], half length [m]) of each `lanes_at` pair."""
-    n = len(pt)
-    actor, along, half = np.empty(n, np.int64), np.empty(n), np.empty(n)
-    for m in range(n):
-        a = who[pt[m]]
-        actor[m] = a
-        if a < n_v:
-            along[m] = v_speed[a] * math.cos(v_yaw[a] - lane_h[m])
-            half[m] = v_length[a] / 2
-        else:
-            along[m] = p_speed[a - n_v] * math.cos(p_yaw[a - n_v] - lane_h[m])
-            half[m] = 0.3
-    return actor, along, half
-
-
-@njit(cache=True)
-def _leaders(offsets, lane, s, actor, along, ohalf, rows, S, half, lookahead, ignored):
-    """Bumper gap [m] to the nearest actor ahead on each route, and its speed along the lane [m/s].
-
-    An actor is ahead when its lane is on the route ahead, centre to centre within (0, lookahead).
-    """
-    n = len(rows)
-    gap, v_lead = np.empty(n), np.empty(n)
-    for i in range(n):
-        best, k = INF, 0
-        for m in range(len(lane)):
-            dist = offsets[i, lane[m]] + s[m] - S[i]  # centre to centre along the route
-            if dist > 0 and dist < lookahead and actor[m] != rows[i] and not ignored[i, actor[m]]:
-                g = dist - half[i] - ohalf[m]
-                if g < best:
-                    best, k = g, m
-        gap[i] = best
-        v_lead[i] = along[k] if best < INF else 0.0
-    return gap, v_lead
-
-
-@njit(cache=True)
-def _targets(stop, end_stop, gap, v_lead, S, half, speed, desired, curve_ahead, curve_room, base, length, k_keys,
-             k_cap, k_x, k_y, vx, vy, rows):
-    """IDM inputs and the pure-pursuit goal per vehicle: (gap, v_lead, v0, goal dx, goal dy).
-
-    The nearer of the leader and the stop target (junction line or goal) sets the gap; v0 is the
-    desired speed capped by the curve limits `curve_ahead` metres on, reachable braking over
-    `curve_room` metres.
-    """
-    n = len(rows)
-    gap_o, lead_o, v0, gx, gy = np.empty(n), np.empty(n), np.empty(n), np.empty(n), np.empty(n)
-    for i in range(n):
-        stop_gap = _min(end_stop[i], stop[i]) - S[i] - half[i]
-        if stop_gap < gap[i]:
-            gap_o[i], lead_o[i] = stop_gap, 0.0
-        else:
-            gap_o[i], lead_o[i] = gap[i], v_lead[i]
-        v = desired[i]
-        for a in range(len(curve_ahead)):
-            cap = interp(base[i] + _min(_max(S[i] + curve_ahead[a], 0.0), length[i]), k_keys, k_cap)
-            v = _min(v, math.sqrt(cap * cap + curve_room[a]))
-        v0[i] = v
-        ld = _min(_max(2.5 + 0.5 * speed[i], 4.0), 15.0)
-        key = base[i] + _min(_max(S[i] + ld, 0.0), length[i])
-        j = locate(key, k_keys)
-        gx[i] = interp_at(key, k_keys, k_x, j) - vx[rows[i]]
-        gy[i] = interp_at(key, k_keys, k_y, j) - vy[rows[i]]
-    return gap_o, lead_o, v0, gx, gy
-
-
-@njit(cache=True)
-def _pursuit(bearing, yaw, rows, gain, gx, gy):
-    """Pure pursuit's (numerator, denominator) for arctan2, from the goal's bearing [rad] and
-    offset [m]: the steer that puts the goal on the vehicle's arc."""
-    n = len(rows)
-    num, den = np.empty(n), np.empty(n)
-    for i in range(n):
-        num[i] = gain[i] * math.sin(bearing[i] - yaw[rows[i]])
-        den[i] = _max(math.hypot(gx[i], gy[i]), 1.0)
-    return num, den
-
-
-@njit(cache=True)
-def _junction_inputs(piece, p_next, p_start, S, half, speed, ignore, two_b, actor, lane, s, n_v, near_line_from,
-                     box_s):
-    """Per vehicle: next connector piece, its stop line [route S], bumper to line [m], and which
-    vehicles ask the junction rules (near their line, or inside); and the first pair of each
-    (vehicle, lane) that the rules look at: on a connector, or near a stop line, ordered by
-    (actor, lane)."""
-    n = len(piece)
-    nxt, line_S, to_line = np.empty(n, np.int64), np.empty(n), np.empty(n)
-    asking = []
-    for i in range(n):
-        nxt[i] = p_next[piece[i]]
-        line_S[i] = p_start[nxt[i]] if nxt[i] >= 0 else INF
-        to_line[i] = line_S[i] - S[i] - half[i]
-        if nxt[i] >= 0 and not ignore[i] and (
-                nxt[i] == piece[i] or to_line[i] < _max(20.0, speed[i] * speed[i] / two_b + 15.0)):
-            asking.append(i)
-    keep = []
-    for m in range(len(actor)):
-        if actor[m] < n_v and (near_line_from[lane[m]] <= s[m] or s[m] < box_s):
-            keep.append(m)
-    keep_a = np.array(keep, dtype=np.int64)
-    key = actor[keep_a] * len(near_line_from) + lane[keep_a]
-    order = np.argsort(key, kind="mergesort")
-    sel = []
-    for q in range(len(order)):
-        if q == 0 or key[order[q]] != key[order[q - 1]]:
-            sel.append(keep_a[order[q]])
-    return nxt, line_S, to_line, np.array(asking, dtype=np.int64), np.array(sel, dtype=np.int64)

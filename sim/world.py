@@ -7,14 +7,13 @@ bit-identical.
 from __future__ import annotations
 
 import difflib
-import math
 import zlib
 from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
-from numba import njit
 
+from sim import world_kernels as wk
 from sim.actors import EGO, NPC, PARKED, Pedestrians, Vehicles
 from sim.geometry import arc_length
 from sim.infractions import (
@@ -252,7 +251,7 @@ class World:
             st = self._others_static[1]
             st["moving"] = st["type"] != ActorType.STATIC.value  # actors, not props
         st = self._others_static[1]
-        x, y, yaw, vx, vy = _others(st["act"], v.x, v.y, v.yaw, v.v, p.x, p.y, p.yaw, p.v, st["props"])
+        x, y, yaw, vx, vy = wk.others(st["act"], v.x, v.y, v.yaw, v.v, p.x, p.y, p.yaw, p.v, st["props"])
         others = Others(id=st["id"], type=st["type"], length=st["length"], width=st["width"], x=x, y=y, yaw=yaw,
                         vx=vx, vy=vy)
         self._others = (self.steps, others)
@@ -327,14 +326,14 @@ class World:
         """Broad phase for the ego's collision test, straight from the actor arrays: within the
         largest vehicle's reach, and within the collision criterion's own (so it would test boxes)."""
         v, p = self.vehicles, self.peds
-        return _any_near(v.x, v.y, v.length, v.width, v.active, p.x, p.y, p.length, p.width, self._prop_x, self._prop_y,
+        return wk.any_near(v.x, v.y, v.length, v.width, v.active, p.x, p.y, p.length, p.width, self._prop_x, self._prop_y,
                          self._prop_l, self._prop_w, self._reach**2)
 
     def _something_ahead(self, reach: float = 15.0) -> bool:
         """An actor in a ±30° cone within `reach` m, or a red light / stop line just ahead."""
         o = self.others()
         v = self.vehicles
-        if _any_in_cone(o.x, o.y, self._others_static[1]["moving"], v.x[0], v.y[0], v.yaw[0], reach):
+        if wk.any_in_cone(o.x, o.y, self._others_static[1]["moving"], v.x[0], v.y[0], v.yaw[0], reach):
             return True
         for line in self.stop_lines:
             if 0 <= line.S - self.S < reach and (line.kind == "stop" or self.light_state(line.junction, line.signal_group) is not LightState.GREEN):
@@ -388,7 +387,7 @@ class World:
         # PED_MAX_PAUSE: then it steps around it (a car and walkers waiting for each other
         # would otherwise wait forever)
         v = self.vehicles
-        self._ped_blocked, self._ped_paused = _walkers_held(
+        self._ped_blocked, self._ped_paused = wk.walkers_held(
             p.x, p.y, p.yaw, v.x, v.y, v.yaw, v.v, v.length, v.width, v.active, self._ped_paused,
             AGENT_EVERY * DT, PED_MAX_PAUSE)
 
@@ -398,82 +397,4 @@ class World:
             return plan.state(cw.signal_group, self.t) is LightState.GREEN and plan.time_to_change(self.t) > 6.0
         v = self.vehicles
         centre = (cw.a + cw.b) / 2
-        return not _moving_within(v.x, v.y, v.v, v.active, float(centre[0]), float(centre[1]), 25.0, 0.5)
-
-
-@njit(cache=True)
-def _any_near(vx, vy, vl, vw, active, px, py, pl, pw, qx, qy, ql, qw, reach2) -> bool:
-    """Is any active vehicle but the ego (row 0), walker or prop centre within sqrt(reach2) [m] of
-    the ego, and within the sum of the two boxes' half-diagonals?"""
-    x, y = vx[0], vy[0]
-    ego_reach = math.hypot(vl[0], vw[0]) / 2
-    for xs, ys, ls, ws, first in ((vx, vy, vl, vw, 1), (px, py, pl, pw, 0), (qx, qy, ql, qw, 0)):
-        for i in range(first, len(xs)):
-            if ((xs[i] - x) * (xs[i] - x) + (ys[i] - y) * (ys[i] - y) < reach2 and (first == 0 or active[i])
-                    and math.hypot(xs[i] - x, ys[i] - y) < ego_reach + math.hypot(ls[i], ws[i]) / 2):
-                return True
-    return False
-
-
-@njit(cache=True)
-def _others(act, vx, vy, vyaw, vv, px, py, pyaw, pv, props):
-    """Poses and velocities of the active vehicles in `act`, then the walkers, then the props."""
-    n = len(act) + len(px) + len(props)
-    x, y, yaw, ux, uy = np.empty(n), np.empty(n), np.empty(n), np.zeros(n), np.zeros(n)
-    for k in range(len(act)):
-        i = act[k]
-        x[k], y[k], yaw[k] = vx[i], vy[i], vyaw[i]
-        ux[k], uy[k] = vv[i] * math.cos(vyaw[i]), vv[i] * math.sin(vyaw[i])
-    for i in range(len(px)):
-        k = len(act) + i
-        x[k], y[k], yaw[k] = px[i], py[i], pyaw[i]
-        ux[k], uy[k] = pv[i] * math.cos(pyaw[i]), pv[i] * math.sin(pyaw[i])
-    for i in range(len(props)):
-        k = len(act) + len(px) + i
-        x[k], y[k], yaw[k] = props[i, 0], props[i, 1], props[i, 2]
-    return x, y, yaw, ux, uy
-
-
-@njit(cache=True)
-def _any_in_cone(x, y, mask, x0, y0, yaw0, reach) -> bool:
-    """Is a masked point ahead of (x0, y0, yaw0) within `reach` [m] and a ±30°-ish cone (1.5 m wide at 0)?"""
-    c, s = math.cos(yaw0), math.sin(yaw0)
-    for i in range(len(x)):
-        dx, dy = x[i] - x0, y[i] - y0
-        fwd = dx * c + dy * s
-        if mask[i] and fwd > 0 and fwd < reach and abs(-dx * s + dy * c) < 0.6 * fwd + 1.5:
-            return True
-    return False
-
-
-@njit(cache=True)
-def _walkers_held(px, py, pyaw, vx, vy, vyaw, vv, length, width, active, paused, dt, max_pause):
-    """(held, paused [s]) per walker: its next step would be inside a car's body (with a margin);
-    a standing car holds it for at most `max_pause` [s]."""
-    probe, clearance = 0.9, 0.3  # [m]
-    n = len(px)
-    held, paused_o = np.zeros(n, np.bool_), np.empty(n)
-    for i in range(n):
-        qx = px[i] + probe * math.cos(pyaw[i])
-        qy = py[i] + probe * math.sin(pyaw[i])
-        blocked, by_moving = False, False
-        for j in range(len(vx)):
-            if not active[j]:
-                continue
-            dx, dy = qx - vx[j], qy - vy[j]
-            c, s = math.cos(vyaw[j]), math.sin(vyaw[j])
-            if abs(dx * c + dy * s) < length[j] / 2 + clearance and abs(-dx * s + dy * c) < width[j] / 2 + clearance:
-                blocked = True
-                by_moving = by_moving or vv[j] > 0.2
-        paused_o[i] = paused[i] + dt if blocked else 0.0
-        held[i] = blocked and (by_moving or paused_o[i] < max_pause)
-    return held, paused_o
-
-
-@njit(cache=True)
-def _moving_within(vx, vy, vv, active, x, y, radius, min_speed) -> bool:
-    """Is an active vehicle faster than `min_speed` [m/s] within `radius` [m] of (x, y)?"""
-    for i in range(len(vx)):
-        if active[i] and math.hypot(vx[i] - x, vy[i] - y) < radius and vv[i] > min_speed:
-            return True
-    return False
+        return not wk.moving_within(v.x, v.y, v.v, v.active, float(centre[0]), float(centre[1]), 25.0, 0.5)

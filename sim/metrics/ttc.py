@@ -22,7 +22,7 @@ import math
 import numpy as np
 from numba import njit
 
-from sim.kernels import _max, _min
+from sim.kernels import np_max, np_min
 
 if TYPE_CHECKING:
     from sim.infractions import EgoStep, Others
@@ -69,10 +69,10 @@ def _ttc(ex, ey, ego_yaw, ego_length, ego_width, evx, evy, x, y, yaw, length, wi
             lo, hi = (-np.inf, np.inf) if inside else (np.inf, -np.inf)
         else:
             t1, t2 = (-reach[a] - c[a]) / q[a], (reach[a] - c[a]) / q[a]
-            lo, hi = _min(t1, t2), _max(t1, t2)
-        enter, leave = _max(enter, lo), _min(leave, hi)
+            lo, hi = np_min(t1, t2), np_max(t1, t2)
+        enter, leave = np_max(enter, lo), np_min(leave, hi)
     if enter <= leave and leave >= 0 and enter <= horizon:
-        return _max(enter, 0.0)
+        return np_max(enter, 0.0)
     return np.inf
 
 
@@ -128,8 +128,8 @@ def _min_ttc(ex, ey, ego_yaw, ego_v, ego_length, ego_width, x, y, yaw, length, w
         wx, wy = vx[k] - evx, vy[k] - evy
         # broad phase: the circles around both boxes come within touching distance in the horizon
         # (closest approach of the centres), and the actor is not behind the ego
-        w2 = _max(wx * wx + wy * wy, 1e-12)
-        t_star = _min(_max(-(dx * wx + dy * wy) / w2, 0.0), horizon)
+        w2 = np_max(wx * wx + wy * wy, 1e-12)
+        t_star = np_min(np_max(-(dx * wx + dy * wy) / w2, 0.0), horizon)
         gx, gy = dx + wx * t_star, dy + wy * t_star
         reach = 0.5 * (ego_reach + math.hypot(length[k], width[k]))
         if not gx * gx + gy * gy < reach * reach or not dx * ce + dy * se > cos_behind * math.hypot(dx, dy):
@@ -137,5 +137,5 @@ def _min_ttc(ex, ey, ego_yaw, ego_v, ego_length, ego_width, x, y, yaw, length, w
         ttc = _ttc(ex, ey, ego_yaw, ego_length, ego_width, evx, evy, x[k], y[k], yaw[k], length[k], width[k], vx[k],
                    vy[k], horizon)
         if ttc > 0:  # in contact now: a collision, not a TTC
-            best = _min(best, ttc)
+            best = np_min(best, ttc)
     return best
