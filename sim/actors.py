@@ -4,8 +4,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
+from numba import njit
 
 from sim.geometry import arc_length
+from sim.kernels import np_max, np_min, bisect_right, interp_at, locate
 
 from sim.vehicle_model import VehicleParams
 
@@ -84,29 +86,69 @@ class Pedestrians:
         self._yaw = np.concatenate(seg_yaw) if n else np.zeros(0)
         self._cw = np.concatenate(cw).astype(int) if n else np.zeros(0, dtype=int)
         self._base = np.arange(n) * self.PACK
+        self._x, self._y = self._xy[:, 0].copy(), self._xy[:, 1].copy()
         self.update_pose()
 
     def __len__(self) -> int:
         return len(self.id)
 
-    def _key(self, ahead: np.ndarray | float = 0.0) -> np.ndarray:
-        s = self.s + ahead
-        return self._base + np.where(self.loop, s % np.maximum(self.path_len, 1e-9), np.minimum(s, self.path_len))
+    def advance(self, dt: float, held: np.ndarray) -> None:
+        """Walk for dt [s]: everyone whose `go` is set and who is not `held` (bool per walker)."""
+        if len(self.id):
+            self.v, self.s, self.x, self.y, self.yaw = _advance(
+                dt, held, self.go, self.speed, self.s, self.loop, self.path_len, self._base, self._keys, self._x,
+                self._y, self._yaw)
 
     def update_pose(self) -> None:
-        if not len(self.id):
-            return
-        key = self._key()
-        self.x = np.interp(key, self._keys, self._xy[:, 0])
-        self.y = np.interp(key, self._keys, self._xy[:, 1])
-        seg = np.searchsorted(self._keys, key, side="right") - 1
-        self.yaw = self._yaw[seg]
+        if len(self.id):
+            _, _, self.x, self.y, self.yaw = _advance(0.0, np.ones(len(self.id), dtype=bool), self.go, self.speed,
+                                                      self.s, self.loop, self.path_len, self._base, self._keys,
+                                                      self._x, self._y, self._yaw)
 
-    def crosswalk_ahead(self, ahead: float) -> np.ndarray:
-        """Crosswalk index of each walker's path segment `ahead` metres on, or −1."""
+    def at_kerb(self, ahead: float) -> list[tuple[int, int]]:
+        """(walker, crosswalk) for looping walkers whose crosswalk starts within `ahead` [m]; every
+        other looping walker gets `go` (set here)."""
         if not len(self.id):
-            return np.zeros(0, dtype=int)
-        return self._cw[np.searchsorted(self._keys, self._key(ahead), side="right") - 1]
+            return []
+        return _at_kerb(ahead, self.s, self.loop, self.go, self.path_len, self._base, self._keys, self._cw)
+
+
+@njit(cache=True)
+def _path_key(s: float, loop: bool, path_len: float, base: float) -> float:
+    """Packed key of arc length s on a walker's path: wrapped on loops, held at the end otherwise."""
+    return base + (s % np_max(path_len, 1e-9) if loop else np_min(s, path_len))
+
+
+@njit(cache=True)
+def _advance(dt, held, go, speed, s, loop, path_len, base, keys, xs, ys, seg_yaw):
+    """(v, s, x, y, yaw) after walking dt [s]; poses from the packed paths."""
+    n = len(s)
+    v_o, s_o, x_o, y_o, yaw_o = np.empty(n), np.empty(n), np.empty(n), np.empty(n), np.empty(n)
+    for i in range(n):
+        v_o[i] = speed[i] if (go[i] and not held[i]) else 0.0
+        s_o[i] = s[i] + v_o[i] * dt
+        key = _path_key(s_o[i], loop[i], path_len[i], base[i])
+        j = locate(key, keys)
+        x_o[i] = interp_at(key, keys, xs, j)
+        y_o[i] = interp_at(key, keys, ys, j)
+        yaw_o[i] = seg_yaw[bisect_right(keys, key) - 1]
+    return v_o, s_o, x_o, y_o, yaw_o
+
+
+@njit(cache=True)
+def _at_kerb(ahead, s, loop, go, path_len, base, keys, cw):
+    """`Pedestrians.at_kerb`: the crosswalk of the segment `ahead` metres on, not yet begun."""
+    out = []
+    for i in range(len(s)):
+        if not loop[i]:
+            continue
+        upcoming = cw[bisect_right(keys, _path_key(s[i] + ahead, loop[i], path_len[i], base[i])) - 1]
+        current = cw[bisect_right(keys, _path_key(s[i] + 0.0, loop[i], path_len[i], base[i])) - 1]
+        if upcoming >= 0 and current < 0:
+            out.append((i, upcoming))
+        else:
+            go[i] = True
+    return out
 
 
 def vehicle_params(length: float, width: float, base: VehicleParams = VehicleParams()) -> VehicleParams:

@@ -6,6 +6,7 @@ penalty.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Callable
@@ -172,22 +173,21 @@ class OffroadCriterion:
     is_drivable: object  # (N×2) -> bool array
     outside_distance: object | None = None  # (N×2) -> float array [m], 0 inside
     offroad_m: float = 0.0
-    prev_xy: np.ndarray | None = None
+    prev_xy: tuple[float, float] | None = None  # [m]
     samples: int = 0
     offroad_samples: int = 0
     max_outside_m: float = 0.0
 
     def update(self, ego: EgoStep) -> None:
-        c, s, hl, hw = np.cos(ego.yaw), np.sin(ego.yaw), ego.length / 2, ego.width / 2
+        c, s, hl, hw = math.cos(ego.yaw), math.sin(ego.yaw), ego.length / 2, ego.width / 2
         corners = np.array([[ego.x + hl * c - hw * s, ego.y + hl * s + hw * c], [ego.x - hl * c - hw * s, ego.y - hl * s + hw * c],
                             [ego.x - hl * c + hw * s, ego.y - hl * s - hw * c], [ego.x + hl * c + hw * s, ego.y + hl * s - hw * c]])
-        off = not bool(np.all(self.is_drivable(corners)))
+        off = not bool(self.is_drivable(corners).all())
         if off and self.outside_distance is not None:
             self.max_outside_m = max(self.max_outside_m, float(np.max(self.outside_distance(corners))))
-        xy = np.array([ego.x, ego.y])
         if self.prev_xy is not None and off:
-            self.offroad_m += float(np.linalg.norm(xy - self.prev_xy))
-        self.prev_xy = xy
+            self.offroad_m += float(np.linalg.norm(np.array([ego.x, ego.y]) - self.prev_xy))
+        self.prev_xy = (ego.x, ego.y)
         self.samples += 1
         self.offroad_samples += off
 

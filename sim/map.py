@@ -6,8 +6,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import math
+
 import numpy as np
 import shapely
+from numba import njit
 from scipy.sparse import csr_matrix
 from scipy.sparse.csgraph import dijkstra
 from scipy.spatial import cKDTree
@@ -276,18 +279,15 @@ class RoadMap:
         if len(xy) == 0:
             e = np.zeros(0, dtype=int)
             return e, e, np.zeros(0), np.zeros(0)
-        radius = np.broadcast_to(np.asarray(radius, dtype=float), (len(xy),))
+        return self.lanes_near(np.ascontiguousarray(xy), np.full(len(xy), radius, dtype=float))
+
+    def lanes_near(self, xy: np.ndarray, radius: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """`lanes_at` for a C-contiguous float N×2 `xy` (N > 0) and one radius per point [m]."""
         k = min(24, len(self.sample_xy))
-        dist, idx = self._tree.query(xy, k=k, distance_upper_bound=float(radius.max()))
-        ok = dist <= radius[:, None]
-        pt = np.nonzero(ok)[0]
-        sidx = idx[ok]
-        lane = self.sample_lane[sidx]
+        dist, idx = self._tree.query(xy, k=k, distance_upper_bound=radius.max())
         # a pair may appear once per nearby sample; callers take minima, so repeats are harmless
-        h = self.sample_heading[sidx]
-        rel = xy[pt] - self.sample_xy[sidx]
-        s = self.sample_s[sidx] + rel[:, 0] * np.cos(h) + rel[:, 1] * np.sin(h)
-        return pt, lane, s, h
+        return _lane_pairs(dist.reshape(len(xy), k), idx.reshape(len(xy), k), radius, xy, self.sample_xy,
+                           self.sample_s, self.sample_heading, self.sample_lane)
 
     def is_drivable(self, xy: np.ndarray) -> np.ndarray:
         xy = np.atleast_2d(np.asarray(xy, dtype=float))
@@ -305,3 +305,24 @@ class RoadMap:
         while path[-1] != i:
             path.append(pred[path[-1]])
         return [self.lane_ids[k] for k in reversed(path)]
+
+
+@njit(cache=True)
+def _lane_pairs(dist, idx, radius, xy, sample_xy, sample_s, sample_heading, sample_lane):
+    """`lanes_at`'s pairs from its k-nearest query, in the query's order (point, then distance)."""
+    n = 0
+    for i in range(dist.shape[0]):
+        for j in range(dist.shape[1]):
+            n += dist[i, j] <= radius[i]
+    pt, lane = np.empty(n, np.int64), np.empty(n, np.int64)
+    s, h = np.empty(n), np.empty(n)
+    m = 0
+    for i in range(dist.shape[0]):
+        for j in range(dist.shape[1]):
+            if dist[i, j] <= radius[i]:
+                k = idx[i, j]
+                hk = sample_heading[k]
+                pt[m], lane[m], h[m] = i, sample_lane[k], hk
+                s[m] = sample_s[k] + (xy[i, 0] - sample_xy[k, 0]) * math.cos(hk) + (xy[i, 1] - sample_xy[k, 1]) * math.sin(hk)
+                m += 1
+    return pt, lane, s, h

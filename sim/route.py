@@ -1,11 +1,15 @@
 """A route: a sequence of lanes turned into one polyline with arc length, commands and limits."""
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
+from numba import njit
 
-from sim.geometry import arc_length, curvature, headings, point_segment_distance, resample
+from sim.geometry import arc_length, headings, point_segment_distance, resample
+from sim.kernels import bisect_right, interp_at, locate
 from sim.map import RoadMap
 from sim.types import Command
 
@@ -63,17 +67,19 @@ class Route:
         return COMMANDS[int(self.command[i])]
 
     def piece_at(self, s: float) -> int:
-        return max(0, int(np.searchsorted(self.piece_start, s, side="right")) - 1)
+        return max(0, bisect_right(self.piece_start, float(s)) - 1)
 
     def track(self, xy: np.ndarray, S: float) -> tuple[float, float]:
         """Cheap update of (S, d) for a point that moved less than a metre or two since `S`."""
-        x = float(np.interp(S, self.s, self.points[:, 0]))
-        y = float(np.interp(S, self.s, self.points[:, 1]))
-        h = float(np.interp(S, self.s, self.heading))
-        c, sn = np.cos(h), np.sin(h)
-        dx, dy = float(xy[0]) - x, float(xy[1]) - y
-        S_new = min(max(S + dx * c + dy * sn, 0.0), self.length)
-        return S_new, -dx * sn + dy * c
+        return _track(float(xy[0]), float(xy[1]), float(S), self.s, self._x, self._y, self.heading)
+
+    @cached_property
+    def _x(self) -> np.ndarray:
+        return np.ascontiguousarray(self.points[:, 0])
+
+    @cached_property
+    def _y(self) -> np.ndarray:
+        return np.ascontiguousarray(self.points[:, 1])
 
     def project(self, xy: np.ndarray, hint: float | None = None, window: float = 30.0) -> tuple[float, float]:
         """Arc length and signed lateral offset (+ left) of a point [m], searched near `hint`."""
@@ -105,8 +111,7 @@ def build_route(m: RoadMap, lane_ids: list[str], s_start: float = 0.0, s_end: fl
         change = nxt is not None and nxt in (lane.left, lane.right)
         if change:
             hi = min(lo + 5.0, max(lo, lane.length - change_length - 5.0))
-        ss = np.concatenate([[lo], lane.s[(lane.s > lo) & (lane.s < hi)], [hi]])
-        chunks.append(lane.position(ss))
+        chunks.append(_lane_chunk(float(lo), float(hi), lane.s, lane.centerline, lane.heading))
         piece_s0.append(lo)
         limits.append(lane.speed_limit)
         turns.append(lane.turn)
@@ -124,6 +129,7 @@ def build_route(m: RoadMap, lane_ids: list[str], s_start: float = 0.0, s_end: fl
     pts = resample(raw[keep], ROUTE_STEP)
     s = arc_length(pts)
     piece_of_point = np.searchsorted(piece_start, s, side="right") - 1
+    heading = np.unwrap(headings(pts))
     command = np.zeros(len(s), dtype=int)
     for k, turn in enumerate(turns):
         if turn is Command.FOLLOW:
@@ -136,8 +142,8 @@ def build_route(m: RoadMap, lane_ids: list[str], s_start: float = 0.0, s_end: fl
         piece_s0=np.array(piece_s0),
         points=pts,
         s=s,
-        heading=np.unwrap(headings(pts)),
-        curvature=curvature(pts),
+        heading=heading,
+        curvature=np.gradient(heading, s) if len(s) >= 3 else np.zeros(len(s)),  # geometry.curvature
         speed_limit=np.array(limits)[piece_of_point],
         command=command,
     )
@@ -149,3 +155,40 @@ def route_through(m: RoadMap, places: list[tuple[str, float]]) -> Route:
     for (a, _), (b, _) in zip(places[:-1], places[1:]):
         lanes += m.route_lanes(a, b)[1:] if a != b else []
     return build_route(m, lanes, places[0][1], places[-1][1])
+
+
+@njit(cache=True)
+def _track(x: float, y: float, S: float, s, px, py, heading) -> tuple[float, float]:
+    """`Route.track`: one projection step from the route point at S."""
+    j = locate(S, s)
+    dx, dy = x - interp_at(S, s, px, j), y - interp_at(S, s, py, j)
+    h = interp_at(S, s, heading, j)
+    c, sn = math.cos(h), math.sin(h)
+    S_new = S + dx * c + dy * sn
+    S_new = 0.0 if 0.0 > S_new else S_new  # Python's min and max, as `track` was
+    S_new = s[len(s) - 1] if s[len(s) - 1] < S_new else S_new
+    return S_new, -dx * sn + dy * c
+
+
+@njit(cache=True)
+def _lane_chunk(lo: float, hi: float, s, centerline, heading) -> np.ndarray:
+    """`lane.position` at lo, the lane's own samples strictly between, and hi [m] (N×2)."""
+    n = 2
+    for k in range(len(s)):
+        n += lo < s[k] < hi
+    out = np.empty((n, 2))
+    m = 0
+    for k in range(-1, len(s) + 1):
+        if k == -1:
+            sk = lo
+        elif k == len(s):
+            sk = hi
+        elif lo < s[k] < hi:
+            sk = s[k]
+        else:
+            continue
+        j = locate(sk, s)
+        out[m, 0] = interp_at(sk, s, centerline[:, 0], j) - math.sin(interp_at(sk, s, heading, j)) * 0.0
+        out[m, 1] = interp_at(sk, s, centerline[:, 1], j) + math.cos(interp_at(sk, s, heading, j)) * 0.0
+        m += 1
+    return out

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from sim import traffic_kernels as tk
 from sim.actors import Pedestrians, Vehicles
 from sim.map import RoadMap
 from sim.route import Route, build_route
@@ -63,6 +64,43 @@ class Driver:
     pack: dict | None = None  # cached per-route arrays for the traffic manager
 
 
+@dataclass(frozen=True, slots=True)
+class Conflict:
+    """What `_threat` needs of one conflicting connector c2 of a connector c (static per map)."""
+
+    s_c: float  # conflict point on c [m]
+    s_c2: float  # ... and on c2 [m]
+    c2: str
+    lane: int  # c2's lane index
+    entry: int  # lane index of c2's approach lane
+    entry_length: float  # [m]
+    entry_stop: bool  # c2's approach ends at a stop sign
+    entry_light: bool  # ... or at a light
+    junction: str
+    group: int | None  # the light's signal group
+    has_priority: bool  # c2's traffic has right of way over c
+
+
+def conflict_table(m: RoadMap) -> dict[str, list[Conflict]]:
+    """Per connector, its conflicts nearest first."""
+    table: dict[str, list[Conflict]] = {}
+    for junction in m.junctions.values():
+        for c in junction.connectors:
+            conn, rows = m.lanes[c], []
+            entry = m.lanes[conn.entry]
+            for c2, (s_c, s_c2) in junction.conflicts.get(c, {}).items():
+                lane2 = m.lanes[c2]
+                entry2 = m.lanes[lane2.entry]
+                has_priority = (entry.control == "stop" and entry2.control is None) or (
+                    entry.control == entry2.control and conn.turn is Command.LEFT and lane2.turn is not Command.LEFT
+                    and junction.kind != "allway_stop")
+                rows.append(Conflict(s_c, s_c2, c2, m.lane_index[c2], m.lane_index[entry2.id], entry2.length,
+                                     entry2.control == "stop", entry2.control == "light", junction.id,
+                                     entry2.signal_group, has_priority))
+            table[c] = sorted(rows, key=lambda cf: cf.s_c)
+    return table
+
+
 class TrafficManager:
     def __init__(self, m: RoadMap, vehicles: Vehicles, peds: Pedestrians, rng: np.random.Generator,
                  params: DriverParams = DriverParams()) -> None:
@@ -80,6 +118,13 @@ class TrafficManager:
         # approach lanes of all-way stops: lane index → (junction, lane length)
         self._allway_lanes = {m.lane_index[m.lanes[c].entry]: (j.id, m.lanes[m.lanes[c].entry].length)
                               for j in m.junctions.values() if j.kind == "allway_stop" for c in j.connectors}
+        # curve speed limits: looked up this far ahead [m], reachable from the speed that braking
+        # comfortably over the room before them allows (v² = cap² + 2·b·room)
+        self._curve_ahead = np.array([0.0, 10.0, 25.0])
+        self._curve_room = np.array([2 * params.comfort_decel * max(a - 3.0, 0.0) for a in self._curve_ahead.tolist()])
+        self._conflicts = conflict_table(m)
+        self._compatible_memo: dict[str, frozenset[str]] = {}
+        self._states: dict[tuple[str, int], LightState] = {}
         self._dirty = True
         self.t = 0.0
 
@@ -114,40 +159,41 @@ class TrafficManager:
     def _pack(self) -> None:
         """Pack every route into flat arrays keyed by (vehicle position i)·PACK + route S."""
         rows = list(self.drivers)
-        self.rows = np.array(rows, dtype=int)
-        drivers = [self.drivers[r] for r in rows]
+        self.rows, self._rows = np.array(rows, dtype=int), rows
+        drivers = self._in_rows = [self.drivers[r] for r in rows]
+        self._pos = {r: i for i, r in enumerate(rows)}
+        self.half = self.veh.length[self.rows] / 2
+        self._steer_gain = 2 * 0.61 * self.veh.length[self.rows]  # pure pursuit: 2·wheelbase
         for d in drivers:
             d.moved = False
         self.S = np.array([d.S for d in drivers], dtype=float)
         self.base = np.arange(len(rows)) * PACK
         packs = [self._route_pack(d) for d in drivers]
-        keys = [i * PACK + d.route.s for i, d in enumerate(drivers)]
-        p_keys = [i * PACK + d.route.piece_start for i, d in enumerate(drivers)]
-        p_first = np.cumsum([0] + [len(d.route.lane_ids) for d in drivers])[:-1]
-        p_next = [np.where(pk["next"] > 0, pk["next"] + first, -1) for pk, first in zip(packs, p_first)]
-        p_lane = [lid for d in drivers for lid in d.route.lane_ids]
-        xs = [d.route.points[:, 0] for d in drivers]
-        ys = [d.route.points[:, 1] for d in drivers]
-        tx, ty, caps = [pk["tx"] for pk in packs], [pk["ty"] for pk in packs], [pk["cap"] for pk in packs]
-        self.k_keys = np.concatenate(keys)
-        self.k_x, self.k_y = np.concatenate(xs), np.concatenate(ys)
-        self.k_tx, self.k_ty, self.k_cap = np.concatenate(tx), np.concatenate(ty), np.concatenate(caps)
-        self.p_keys = np.concatenate(p_keys)
-        self.p_lane = p_lane
+        n_points = [len(d.route.s) for d in drivers]
+        n_pieces = [len(d.route.lane_ids) for d in drivers]
+        p_first = np.cumsum([0] + n_pieces)[:-1]
+        self.k_keys = np.concatenate([d.route.s for d in drivers]) + np.repeat(self.base, n_points)
+        self.k_x, self.k_y = (np.concatenate([d.route.points[:, k] for d in drivers]) for k in (0, 1))
+        self.k_tx, self.k_ty, self.k_cap = (np.concatenate([pk[k] for pk in packs]) for k in ("tx", "ty", "cap"))
+        piece_base = np.repeat(self.base, n_pieces)
+        self.p_keys = np.concatenate([d.route.piece_start for d in drivers]) + piece_base
+        self.p_start = self.p_keys - piece_base  # as rounded in the packed keys
+        local_next = np.concatenate([pk["next"] for pk in packs])
+        self.p_next = np.where(local_next > 0, local_next + np.repeat(p_first, n_pieces), -1)
+        self.p_lane = [lid for d in drivers for lid in d.route.lane_ids]
         self.p_first = p_first
-        self.p_next = np.concatenate(p_next)
-        self.p_start = self.p_keys - np.repeat(self.base, [len(d.route.lane_ids) for d in drivers])
         self.length = np.array([d.route.length for d in drivers])
         self.desired = np.array([d.desired_speed for d in drivers])
         # the goal: IDM keeps its minimum gap to a stop target, so put the target that far beyond
         # the route's end, and the centre comes to rest on the goal
-        self.end_stop = np.array([d.route.length + self.veh.length[r] / 2 + self.p.min_gap if (d.stop_at_end or not d.wander) else np.inf
-                                  for r, d in zip(rows, drivers)])
+        self.end_stop = np.array([d.route.length + h + self.p.min_gap if (d.stop_at_end or not d.wander) else np.inf
+                                  for d, h in zip(drivers, self.half.tolist())])
         self.ignore = np.array([d.ignore_lights for d in drivers], dtype=bool)
         self.offsets = np.full((len(rows), len(self.m.lane_ids)), np.nan)
-        for i, d in enumerate(drivers):
-            for li, off in d.offsets.items():
-                self.offsets[i, li] = off
+        at = [(i, li, off) for i, d in enumerate(drivers) for li, off in d.offsets.items()]
+        if at:
+            i, li, off = zip(*at)
+            self.offsets[list(i), list(li)] = off
         self.last_piece = np.full(len(rows), -1)
         self._dirty = False
 
@@ -165,9 +211,6 @@ class TrafficManager:
             d.pack = {"route": r, "tx": np.cos(r.heading), "ty": np.sin(r.heading), "cap": cap, "next": local_next}
         return d.pack
 
-    def _interp(self, S: np.ndarray, arr: np.ndarray) -> np.ndarray:
-        return np.interp(self.base + np.minimum(np.maximum(S, 0.0), self.length), self.k_keys, arr)
-
     # ---- occupancy -----------------------------------------------------------------------
     def occupancy(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """(actor, lane, s, speed along the lane, half length) for each actor–lane overlap.
@@ -176,30 +219,9 @@ class TrafficManager:
         """
         v, p = self.veh, self.peds
         n_v = len(v)
-        act = np.nonzero(v.active)[0]
-        xy = [np.column_stack([v.x[act], v.y[act]])]
-        who = [act]
-        radius = [np.full(len(act), 2.0)]
-        if len(p):
-            walking = np.nonzero(p.v > 0)[0]
-            xy += [np.column_stack([p.x, p.y]),
-                   np.column_stack([p.x[walking] + 1.5 * p.v[walking] * np.cos(p.yaw[walking]),
-                                    p.y[walking] + 1.5 * p.v[walking] * np.sin(p.yaw[walking])])]
-            who += [n_v + np.arange(len(p)), n_v + walking]
-            radius += [np.full(len(p), 2.6), np.full(len(walking), 2.6)]
-        who = np.concatenate(who)
-        pt, lane, s, lane_h = self.m.lanes_at(np.concatenate(xy), np.concatenate(radius))
-        actor = who[pt]
-        is_v = actor < n_v
-        vi = np.where(is_v, actor, 0)
-        pi = np.where(is_v, 0, actor - n_v)
-        if len(p):
-            yaw = np.where(is_v, v.yaw[vi], p.yaw[pi])
-            speed = np.where(is_v, v.v[vi], p.v[pi])
-        else:
-            yaw, speed = v.yaw[vi], v.v[vi]
-        along = speed * np.cos(yaw - lane_h)
-        half = np.where(is_v, v.length[vi] / 2, 0.3)
+        xy, radius, who = tk.occupancy_points(v.x, v.y, v.active, p.x, p.y, p.v, p.yaw)
+        pt, lane, s, lane_h = self.m.lanes_near(xy, radius)
+        actor, along, half = tk.occupancy(who, pt, lane_h, n_v, v.yaw, v.v, v.length, p.yaw, p.v)
         return actor, lane, s, along, half
 
     # ---- the tick ------------------------------------------------------------------------
@@ -211,14 +233,11 @@ class TrafficManager:
             self._pack()
         v = self.veh
         # progress: one Newton step of projection onto the route (moves are < 2 m per tick)
-        x, y = v.x[self.rows], v.y[self.rows]
+        self.S, piece = tk.progress(v.x, v.y, self.rows, self.S, self.base, self.length, self.k_keys, self.k_x,
+                                  self.k_y, self.k_tx, self.k_ty, self.p_keys)
         S = self.S
-        dx, dy = x - self._interp(S, self.k_x), y - self._interp(S, self.k_y)
-        S = np.minimum(np.maximum(S + dx * self._interp(S, self.k_tx) + dy * self._interp(S, self.k_ty), 0.0), self.length)
-        self.S = S
-        piece = np.searchsorted(self.p_keys, self.base + S, side="right") - 1
         busy = (piece != self.last_piece) | (self.length - S < 60.0)
-        busy[[i for i, r in enumerate(self.rows) if self.drivers[r].reserved is not None]] = True
+        busy[[i for i, d in enumerate(self._in_rows) if d.reserved is not None]] = True
         self.last_piece = piece
         if busy.any():
             self._housekeeping(np.nonzero(busy)[0], piece)
@@ -228,67 +247,53 @@ class TrafficManager:
             self._pack()
             piece = np.searchsorted(self.p_keys, self.base + self.S, side="right") - 1
             self.last_piece = piece
-        rows, S = self.rows, self.S
-        x, y = v.x[rows], v.y[rows]
+        rows, S, half = self.rows, self.S, self.half
         speed = v.v[rows]
-        half = v.length[rows] / 2
 
         # leaders from lane occupancy
         actor, lane, s, along, ohalf = self.occupancy()
-        dist = self.offsets[:, lane] + s[None, :] - S[:, None]  # centre-to-centre along the route
-        valid = (dist > 0) & (dist < self.p.lookahead) & (actor[None, :] != rows[:, None])
         # two holders of reservations in one junction have conflict-free paths by construction:
         # near misses of their lane corridors must not make them wait for each other
+        ignored = np.zeros((len(rows), len(v) + len(self.peds)), dtype=bool)
         if len(self.reservations) > 1:
-            pos = {int(r): i for i, r in enumerate(rows)}
+            pos = self._pos
             held = list(self.reservations.items())
             for c, row in held:
-                if row not in pos:
-                    continue
-                others = [r2 for c2, r2 in held if r2 != row and self._compatible(c, c2)]
-                if others:
-                    valid[pos[row]] &= ~np.isin(actor, others)
-        gap_all = np.where(valid, dist - half[:, None] - ohalf[None, :], np.inf)
-        k = np.argmin(gap_all, axis=1)
-        gap = gap_all[np.arange(len(rows)), k]
-        v_lead = np.where(np.isfinite(gap), along[k], 0.0)
+                if row in pos:
+                    compatible = self._compatible(c)
+                    for c2, r2 in held:
+                        if r2 != row and c2 in compatible:
+                            ignored[pos[row], r2] = True
+        gap, v_lead = tk.leaders(self.offsets, lane, s, actor, along, ohalf, rows, S, half, self.p.lookahead, ignored)
 
         # stop targets: junction stop lines without a reservation, the ego's goal
-        stop = np.minimum(self.end_stop, self._junction_rules(piece, speed, half, actor, lane, s, along))
-        stop_gap = stop - S - half  # IDM's minimum gap keeps the bumper 2 m short of a stop line
-        use_stop = stop_gap < gap
-        gap = np.where(use_stop, stop_gap, gap)
-        v_lead = np.where(use_stop, 0.0, v_lead)
-
-        # desired speed: the route's limits, braking comfortably for the curves ahead
-        v0 = self.desired
-        for ahead in (0.0, 10.0, 25.0):
-            cap = self._interp(S + ahead, self.k_cap)
-            v0 = np.minimum(v0, np.sqrt(cap**2 + 2 * self.p.comfort_decel * max(ahead - 3.0, 0.0)))
+        stop = self._junction_rules(piece, speed, half, actor, lane, s, along)
+        # IDM's minimum gap keeps the bumper 2 m short of a stop line; the desired speed is the
+        # route's limit, braking comfortably for the curves ahead; pure pursuit looks ld ahead
+        gap, v_lead, v0, gx, gy = tk.targets(
+            stop, self.end_stop, gap, v_lead, S, half, speed, self.desired, self._curve_ahead, self._curve_room,
+            self.base, self.length, self.k_keys, self.k_cap, self.k_x, self.k_y, v.x, v.y, rows)
         acc = idm(speed, v0, gap, v_lead, self.p)
-        for i in [i for i, r in enumerate(rows) if self.drivers[r].brake is not None]:
-            d = self.drivers[rows[i]]
-            if d.brake_until is not None and t >= d.brake_until:
-                d.brake = d.brake_until = None
-            else:
-                acc[i] = -d.brake
+        for i, d in enumerate(self._in_rows):
+            if d.brake is not None:
+                if d.brake_until is not None and t >= d.brake_until:
+                    d.brake = d.brake_until = None
+                else:
+                    acc[i] = -d.brake
 
         # pure pursuit on the route
-        ld = np.minimum(np.maximum(2.5 + 0.5 * speed, 4.0), 15.0)
-        gx, gy = self._interp(S + ld, self.k_x) - x, self._interp(S + ld, self.k_y) - y
-        alpha = np.arctan2(gy, gx) - v.yaw[rows]
         v.cmd_accel[rows] = acc
-        v.cmd_steer[rows] = np.arctan2(2 * 0.61 * v.length[rows] * np.sin(alpha), np.maximum(np.hypot(gx, gy), 1.0))
+        v.cmd_steer[rows] = np.arctan2(*tk.pursuit(np.arctan2(gy, gx), v.yaw, rows, self._steer_gain, gx, gy))
 
     # ---- routes ----------------------------------------------------------------------------
     def _housekeeping(self, idx: np.ndarray, piece: np.ndarray) -> None:
         """Reservations, stop memory and route extension for the vehicles whose situation changed."""
+        S, local_piece = self.S.tolist(), (piece - self.p_first).tolist()
         for i in idx.tolist():
-            row = int(self.rows[i])
-            d = self.drivers[row]
-            d.S = float(self.S[i])
+            row, d = self._rows[i], self._in_rows[i]
+            d.S = S[i]
             r = d.route
-            local = int(piece[i] - self.p_first[i])
+            local = local_piece[i]
             lane_id = r.lane_ids[local]
             if d.reserved is not None:
                 if lane_id == d.reserved:
@@ -334,58 +339,63 @@ class TrafficManager:
     # ---- junctions ---------------------------------------------------------------------------
     def _junction_rules(self, piece, speed, half, actor, lane, s, along) -> np.ndarray:
         """Stop-line targets [route S] for vehicles that may not enter their next junction yet."""
-        stop = np.full(len(self.rows), np.inf)
-        nxt = self.p_next[piece]
-        line_S = np.where(nxt >= 0, self.p_start[np.maximum(nxt, 0)], np.inf)
-        to_line = line_S - self.S - half
-        asking = (nxt >= 0) & ~self.ignore & ((nxt == piece) | (to_line < np.maximum(20.0, speed**2 / (2 * self.p.comfort_decel) + 15.0)))
-        if not asking.any() and not self._allway_lanes:
-            return stop
+        p = self.p
+        nxt, line_S, to_line, asking, sel = tk.junction_inputs(
+            piece, self.p_next, self.p_start, self.S, half, speed, self.ignore, 2 * p.comfort_decel, actor, lane, s,
+            len(self.veh), self._near_line_from, BOX_ROOM + 8.0)
+        if not len(asking) and not self._allway_lanes:
+            return np.full(len(self.rows), np.inf)
         m, t = self.m, self.t
-        n_v = len(self.veh)
+        self._states = {}
         # vehicles on connectors, or within 60 m of a stop line: all that junction rules look at
-        keep = (actor < n_v) & ((self._near_line_from[lane] <= s) | (s < BOX_ROOM + 8.0))
-        _, first = np.unique(actor[keep] * len(m.lane_ids) + lane[keep], return_index=True)
-        sel = np.nonzero(keep)[0][first]
         by_lane: dict[int, list[tuple[int, float, float]]] = {}
         for a, li, si, vi in zip(actor[sel].tolist(), lane[sel].tolist(), s[sel].tolist(), along[sel].tolist()):
             by_lane.setdefault(li, []).append((a, si, vi))
         self._record_waiting(by_lane)
-        for i in np.nonzero(asking)[0].tolist():
-            row = int(self.rows[i])
-            d = self.drivers[row]
-            c = self.p_lane[nxt[i]]
-            v = float(speed[i])
+        stop = [np.inf] * len(self.rows)
+        rows, drivers, p_lane = self._rows, self._in_rows, self.p_lane
+        nxt, piece, line_S, to_line = nxt.tolist(), piece.tolist(), line_S.tolist(), to_line.tolist()
+        S, half, speed = self.S.tolist(), half.tolist(), speed.tolist()
+        for i in asking.tolist():
+            row, d, c, v = rows[i], drivers[i], p_lane[nxt[i]], speed[i]
             if nxt[i] == piece[i]:  # already inside: it holds the junction, and watches for runners
                 if d.reserved != c:
                     self._reserve(row, d, c)
                 # conflict points mark where centre lines come within 0.9 lane widths; bodies touch
                 # about CONTACT metres later. Past that, the only way out is through.
-                on_c = self.S[i] - line_S[i] + half[i]  # front bumper's s on the connector
+                on_c = S[i] - line_S[i] + half[i]  # front bumper's s on the connector
                 hit = self._threat(row, c, by_lane, yield_to_priority=False, passed=on_c - CONTACT)
                 if hit is not None:
-                    stop[i] = line_S[i] + hit + 0.5 + self.p.min_gap
+                    stop[i] = line_S[i] + hit + 0.5 + p.min_gap
                 continue
             if d.reserved == c:
                 hit = self._threat(row, c, by_lane, yield_to_priority=False)
                 if hit is not None:  # someone will not stop: wait at the line, or short of the conflict
-                    can_stop_at_line = to_line[i] > v * v / (2 * self.p.runner_decel)
-                    stop[i] = line_S[i] if can_stop_at_line else line_S[i] + hit + 0.5 + self.p.min_gap
+                    can_stop_at_line = to_line[i] > v * v / (2 * p.runner_decel)
+                    stop[i] = line_S[i] if can_stop_at_line else line_S[i] + hit + 0.5 + p.min_gap
                 continue
-            entry = m.lanes[self.p_lane[nxt[i] - 1]]
+            entry = m.lanes[p_lane[nxt[i] - 1]]
             go = True
             if entry.control == "light":
-                state = m.junctions[m.lanes[c].junction].signal.state(entry.signal_group, t)
-                committed = to_line[i] < v * v / (2 * self.p.comfort_decel) - 1.0
+                state = self._light(m.lanes[c].junction, entry.signal_group)
+                committed = to_line[i] < v * v / (2 * p.comfort_decel) - 1.0
                 go = state is LightState.GREEN or (state is LightState.YELLOW and committed)
             elif entry.control == "stop":
-                if d.stopped_at is None and v < self.p.stop_speed and to_line[i] < 3.0:
+                if d.stopped_at is None and v < p.stop_speed and to_line[i] < 3.0:
                     d.stopped_at = t
                     self.waiting[m.lanes[c].junction][row] = (t, c)
                 go = d.stopped_at is not None
             if not (go and self._may_enter(row, d, c, by_lane)):
                 stop[i] = line_S[i]
-        return stop
+        return np.array(stop)
+
+    def _light(self, junction: str, group: int) -> LightState:
+        """A signal's state at this tick, looked up once per tick."""
+        key = (junction, group)
+        state = self._states.get(key)
+        if state is None:
+            state = self._states[key] = self.m.junctions[junction].signal.state(group, self.t)
+        return state
 
     def _record_waiting(self, by_lane) -> None:
         """Arrival order at all-way stops for vehicles the manager does not drive (the ego)."""
@@ -401,7 +411,7 @@ class TrafficManager:
                             self.waiting[jid][a] = (t, None)
         self._left_stop &= set().union(*here.values()) if here else set()
         for jid, waiting in self.waiting.items():
-            for a in list(waiting):
+            for a in list(waiting) if waiting else ():
                 managed = a in self.drivers
                 if (not managed and a not in here.get(jid, ())) or (managed and self.drivers[a].stopped_at is None):
                     waiting.pop(a)
@@ -455,48 +465,41 @@ class TrafficManager:
         vehicles with right of way over c count too (priority roads over stop signs, oncoming
         traffic over a permissive left turn).
         """
-        m, p, t = self.m, self.p, self.t
-        conn = m.lanes[c]
-        junction = m.junctions[conn.junction]
-        entry = m.lanes[conn.entry]
-        first = None
-        for c2, (s_c, s_c2) in junction.conflicts[c].items():
-            if s_c < passed or (first is not None and s_c >= first):
+        p, drivers = self.p, self.drivers
+        for cf in self._conflicts[c]:  # nearest conflict first: the first threat is the answer
+            on_c2, on_entry = by_lane.get(cf.lane, ()), by_lane.get(cf.entry, ())
+            if cf.s_c < passed or not (on_c2 or on_entry):
                 continue
-            lane2 = m.lanes[c2]
-            entry2 = m.lanes[lane2.entry]
-            has_priority = (entry.control == "stop" and entry2.control is None) or (
-                entry.control == entry2.control and conn.turn is Command.LEFT and lane2.turn is not Command.LEFT
-                and junction.kind != "allway_stop")
-            must_stop = entry2.control == "stop" or (
-                entry2.control == "light" and junction.signal.state(entry2.signal_group, t) is not LightState.GREEN)
-            if not must_stop and not (yield_to_priority and has_priority):
+            must_stop = cf.entry_stop or (cf.entry_light and self._light(cf.junction, cf.group) is not LightState.GREEN)
+            if not must_stop and not (yield_to_priority and cf.has_priority):
                 continue
             # already on the conflicting connector, short of the conflict: it will not stop now
-            for a, si, vi in by_lane.get(m.lane_index[c2], []):
-                if a != row and si < s_c2 + 1.0 and (s_c2 - si) / max(vi, 1.0) < p.gap_acceptance:
-                    first = s_c
-                    break
-            else:
-                for a, si, vi in by_lane.get(m.lane_index[entry2.id], []):
-                    if a == row:
-                        continue
-                    other = self.drivers.get(a)
-                    if other is not None and c2 not in other.route.lane_ids:
-                        continue
-                    to_line = entry2.length - si - self.veh.length[a] / 2
-                    if must_stop and vi * vi / (2 * max(to_line, 0.1)) < p.runner_decel:
-                        continue  # it can still stop, so it will
-                    if (to_line + s_c2) / max(vi, 1.0) < p.gap_acceptance:
-                        first = s_c
-                        break
-        return first
+            for a, si, vi in on_c2:
+                if a != row and si < cf.s_c2 + 1.0 and (cf.s_c2 - si) / max(vi, 1.0) < p.gap_acceptance:
+                    return cf.s_c
+            for a, si, vi in on_entry:
+                if a == row:
+                    continue
+                other = drivers.get(a)
+                if other is not None and cf.c2 not in other.route.lane_ids:
+                    continue
+                to_line = cf.entry_length - si - self.veh.length[a] / 2
+                if must_stop and vi * vi / (2 * max(to_line, 0.1)) < p.runner_decel:
+                    continue  # it can still stop, so it will
+                if (to_line + cf.s_c2) / max(vi, 1.0) < p.gap_acceptance:
+                    return cf.s_c
+        return None
 
-    def _compatible(self, c: str, c2: str) -> bool:
-        """Connectors of one junction whose paths never meet: no conflict, no shared entry or exit."""
-        a, b = self.m.lanes[c], self.m.lanes[c2]
-        return (a.junction == b.junction and c2 not in self.m.junctions[a.junction].conflicts[c]
-                and a.entry != b.entry and a.successors != b.successors)
+    def _compatible(self, c: str) -> frozenset[str]:
+        """Connectors of c's junction whose paths never meet c's: no conflict, no shared entry or exit."""
+        ok = self._compatible_memo.get(c)
+        if ok is None:
+            m, a = self.m, self.m.lanes[c]
+            junction = m.junctions[a.junction]
+            ok = self._compatible_memo[c] = frozenset(
+                c2 for c2 in junction.connectors if c2 not in junction.conflicts[c]
+                and a.entry != m.lanes[c2].entry and a.successors != m.lanes[c2].successors)
+        return ok
 
     def _reserve(self, row: int, d: Driver, c: str) -> None:
         if d.reserved and d.reserved != c:
@@ -508,13 +511,6 @@ class TrafficManager:
 
 def idm(v: np.ndarray, v0: np.ndarray, gap: np.ndarray, v_lead: np.ndarray, p: DriverParams) -> np.ndarray:
     """Intelligent Driver Model acceleration [m/s²] (Treiber, Hennecke & Helbing 2000)."""
-    dv = v - v_lead
-    s_star = p.min_gap + np.maximum(0.0, v * p.time_headway + v * dv / (2 * np.sqrt(p.max_accel * p.comfort_decel)))
-    free = 1.0 - (v / np.maximum(v0, 0.1)) ** p.delta
-    interaction = np.where(np.isfinite(gap), (s_star / np.maximum(gap, 0.1)) ** 2, 0.0)
-    acc = p.max_accel * (free - interaction)
-    # IDM only creeps towards a standing obstacle; close in, brake kinematically to rest at s0
-    to_rest = gap - p.min_gap + 0.3
-    near = (v_lead < 0.5) & (to_rest < 3.0) & (v < 3.0)
-    acc = np.where(near, np.minimum(acc, -v * v / (2 * np.maximum(to_rest, 0.05))), acc)
-    return np.minimum(np.maximum(acc, -p.max_decel), p.max_accel)
+    free = 1.0 - (v / np.maximum(v0, 0.1)) ** p.delta  # numpy's power: see sim.kernels
+    return tk.idm_rest(np.asarray(v, dtype=float), free, np.asarray(gap, dtype=float), np.asarray(v_lead, dtype=float),
+                p.min_gap, p.time_headway, float(2 * np.sqrt(p.max_accel * p.comfort_decel)), p.max_accel, p.max_decel)

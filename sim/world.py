@@ -13,6 +13,7 @@ from functools import lru_cache
 
 import numpy as np
 
+from sim import world_kernels as wk
 from sim.actors import EGO, NPC, PARKED, Pedestrians, Vehicles
 from sim.geometry import arc_length
 from sim.infractions import (
@@ -32,7 +33,7 @@ from sim.traffic import Driver, TrafficManager
 from sim.types import (
     ActorType, Command, Control, EgoOdometry, LightState, ObjectState, Observation, StopLineState, VehicleState,
 )
-from sim.vehicle_model import VehicleParams, step as bicycle_step
+from sim.vehicle_model import VehicleParams, step_many
 
 DT = 0.05  # physics step [s]
 AGENT_EVERY = 2  # agents and traffic run every 2 physics steps (10 Hz)
@@ -130,7 +131,8 @@ class World:
             drivers[0] = Driver(self.route, m.lanes[places[0][0]].speed_limit, wander=False, stop_at_end=True)
         for row, drv in drivers.items():
             self.traffic.add(row, drv)
-        self._prop_xy = np.array([[q.x, q.y] for q in m.props]).reshape(-1, 2)
+        self._prop_x, self._prop_y, self._prop_l, self._prop_w = (
+            np.array([getattr(q, k) for q in m.props], dtype=float) for k in ("x", "y", "length", "width"))
         # no two boxes can touch with centres farther apart than the sum of their half-diagonals
         self._reach = float(np.hypot(self.vehicles.length, self.vehicles.width).max()) + 0.5
         self._others: tuple[int, Others] | None = None
@@ -233,29 +235,25 @@ class World:
         if self._others is not None and self._others[0] == self.steps:
             return self._others[1]
         v, p, m = self.vehicles, self.peds, self.map
-        act = np.nonzero(v.active)[0]
-        act = act[act != 0]
-        key = act.tobytes()
+        key = v.active.tobytes()
         if self._others_static is None or self._others_static[0] != key:
             props = m.props
+            act = np.nonzero(v.active)[0]
+            act = act[act != 0]
             self._others_static = (key, dict(
+                act=act,
                 id=np.concatenate([v.id[act], p.id, self.prop_id]),
                 type=np.array([ActorType.VEHICLE.value] * len(act) + [ActorType.PEDESTRIAN.value] * len(p)
                               + [ActorType.STATIC.value] * len(props)),
                 length=np.concatenate([v.length[act], p.length, [q.length for q in props]]),
                 width=np.concatenate([v.width[act], p.width, [q.width for q in props]]),
                 props=np.array([[q.x, q.y, q.yaw] for q in props]).reshape(-1, 3)))
+            st = self._others_static[1]
+            st["moving"] = st["type"] != ActorType.STATIC.value  # actors, not props
         st = self._others_static[1]
-        props = st["props"]
-        zeros = np.zeros(len(props))
-        others = Others(
-            id=st["id"], type=st["type"], length=st["length"], width=st["width"],
-            x=np.concatenate([v.x[act], p.x, props[:, 0]]),
-            y=np.concatenate([v.y[act], p.y, props[:, 1]]),
-            yaw=np.concatenate([v.yaw[act], p.yaw, props[:, 2]]),
-            vx=np.concatenate([v.v[act] * np.cos(v.yaw[act]), p.v * np.cos(p.yaw), zeros]),
-            vy=np.concatenate([v.v[act] * np.sin(v.yaw[act]), p.v * np.sin(p.yaw), zeros]),
-        )
+        x, y, yaw, vx, vy = wk.others(st["act"], v.x, v.y, v.yaw, v.v, p.x, p.y, p.yaw, p.v, st["props"])
+        others = Others(id=st["id"], type=st["type"], length=st["length"], width=st["width"], x=x, y=y, yaw=yaw,
+                        vx=vx, vy=vy)
         self._others = (self.steps, others)
         return others
 
@@ -291,13 +289,10 @@ class World:
         if control is not None:
             v.cmd_steer[0], v.cmd_accel[0] = control.steer, control.accel
         # parked cars have zero speed and commands, so they stay put without masking
-        v.x, v.y, v.yaw, v.v, v.steer, v.accel = bicycle_step(
+        v.x, v.y, v.yaw, v.v, v.steer, v.accel = step_many(
             v.x, v.y, v.yaw, v.v, v.steer, v.accel, v.cmd_steer, v.cmd_accel, EGO_PARAMS, DT)
         p = self.peds
-        if len(p):
-            p.v = np.where(p.go & ~self._ped_blocked, p.speed, 0.0)
-            p.s = p.s + p.v * DT
-            p.update_pose()
+        p.advance(DT, self._ped_blocked)
         self.t = round(self.t + DT, 9)
         self.steps += 1
         events = self._check_ego()
@@ -321,32 +316,24 @@ class World:
         if self.steps % AGENT_EVERY == 0:
             c.offroad.update(ego)
             self.metrics.update(ego, self.others())
-            events += c.blocked.update(ego, self._something_ahead())
+            # whether anything is ahead matters only to a standing ego
+            events += c.blocked.update(ego, ego.v < 0.1 and self._something_ahead())
         if self.t >= self.scenario.duration_s - 1e-9:
             events.append(Event(self.t, EventKind.TIMEOUT))
         return events
 
     def _anything_near(self) -> bool:
-        """Broad phase for the ego's collision test, straight from the actor arrays."""
+        """Broad phase for the ego's collision test, straight from the actor arrays: within the
+        largest vehicle's reach, and within the collision criterion's own (so it would test boxes)."""
         v, p = self.vehicles, self.peds
-        reach = self._reach
-        x, y = v.x[0], v.y[0]
-        d2 = (v.x - x) ** 2 + (v.y - y) ** 2
-        d2[0] = np.inf
-        if d2.min() < reach**2:
-            return True
-        if len(p) and ((p.x - x) ** 2 + (p.y - y) ** 2).min() < reach**2:
-            return True
-        return len(self._prop_xy) > 0 and ((self._prop_xy[:, 0] - x) ** 2 + (self._prop_xy[:, 1] - y) ** 2).min() < reach**2
+        return wk.any_near(v.x, v.y, v.length, v.width, v.active, p.x, p.y, p.length, p.width, self._prop_x, self._prop_y,
+                         self._prop_l, self._prop_w, self._reach**2)
 
     def _something_ahead(self, reach: float = 15.0) -> bool:
         """An actor in a ±30° cone within `reach` m, or a red light / stop line just ahead."""
         o = self.others()
         v = self.vehicles
-        dx, dy = o.x - v.x[0], o.y - v.y[0]
-        fwd = dx * np.cos(v.yaw[0]) + dy * np.sin(v.yaw[0])
-        lat = -dx * np.sin(v.yaw[0]) + dy * np.cos(v.yaw[0])
-        if np.any((fwd > 0) & (fwd < reach) & (np.abs(lat) < 0.6 * fwd + 1.5) & (o.type != ActorType.STATIC.value)):
+        if wk.any_in_cone(o.x, o.y, self._others_static[1]["moving"], v.x[0], v.y[0], v.yaw[0], reach):
             return True
         for line in self.stop_lines:
             if 0 <= line.S - self.S < reach and (line.kind == "stop" or self.light_state(line.junction, line.signal_group) is not LightState.GREEN):
@@ -391,29 +378,18 @@ class World:
         p, m = self.peds, self.map
         if not len(p):
             return
-        upcoming = p.crosswalk_ahead(1.0)
-        current = p.crosswalk_ahead(0.0)
-        for i in np.nonzero(p.loop & (upcoming >= 0) & (current < 0))[0]:
-            cw = m.crosswalks[int(upcoming[i])]
-            p.go[i] = self._crosswalk_clear(cw)
-        p.go[p.loop & ((upcoming < 0) | (current >= 0))] = True
-        blocked, by_moving = self._walking_into_a_car()
+        clear: dict[int, bool] = {}  # per crosswalk, this tick
+        for i, k in p.at_kerb(1.0):
+            if k not in clear:
+                clear[k] = self._crosswalk_clear(m.crosswalks[k])
+            p.go[i] = clear[k]
         # a walker waits for a moving car as long as it takes, for a standing one at most
         # PED_MAX_PAUSE: then it steps around it (a car and walkers waiting for each other
         # would otherwise wait forever)
-        self._ped_paused = np.where(blocked, self._ped_paused + AGENT_EVERY * DT, 0.0)
-        self._ped_blocked = blocked & (by_moving | (self._ped_paused < PED_MAX_PAUSE))
-
-    def _walking_into_a_car(self, probe: float = 0.9, clearance: float = 0.3) -> tuple[np.ndarray, np.ndarray]:
-        """Walkers whose next step would be inside a car's body, and whether that car is moving."""
-        p, v = self.peds, self.vehicles
-        px = p.x + probe * np.cos(p.yaw)
-        py = p.y + probe * np.sin(p.yaw)
-        act = np.nonzero(v.active)[0]
-        dx, dy = px[:, None] - v.x[act], py[:, None] - v.y[act]
-        c, s = np.cos(v.yaw[act]), np.sin(v.yaw[act])
-        inside = (np.abs(dx * c + dy * s) < v.length[act] / 2 + clearance) & (np.abs(-dx * s + dy * c) < v.width[act] / 2 + clearance)
-        return inside.any(axis=1), (inside & (v.v[act] > 0.2)).any(axis=1)
+        v = self.vehicles
+        self._ped_blocked, self._ped_paused = wk.walkers_held(
+            p.x, p.y, p.yaw, v.x, v.y, v.yaw, v.v, v.length, v.width, v.active, self._ped_paused,
+            AGENT_EVERY * DT, PED_MAX_PAUSE)
 
     def _crosswalk_clear(self, cw) -> bool:
         if cw.signal_group is not None and self.map.junctions[cw.junction].signal is not None:
@@ -421,5 +397,4 @@ class World:
             return plan.state(cw.signal_group, self.t) is LightState.GREEN and plan.time_to_change(self.t) > 6.0
         v = self.vehicles
         centre = (cw.a + cw.b) / 2
-        dist = np.hypot(v.x - centre[0], v.y - centre[1])
-        return not np.any(v.active & (dist < 25.0) & (v.v > 0.5))
+        return not wk.moving_within(v.x, v.y, v.v, v.active, float(centre[0]), float(centre[1]), 25.0, 0.5)

@@ -13,6 +13,7 @@ from collections import deque
 import numpy as np
 
 from sim.geometry import wrap_angle
+from sim.kernels import interp
 
 
 class DrivingDirectionMetric:
@@ -42,7 +43,7 @@ class DrivingDirectionMetric:
     def lane_heading(self, ego) -> float | None:
         r = self.route
         if abs(ego.d) <= self.half_width[r.piece_at(ego.S)]:
-            return float(r.heading_at(ego.S))
+            return interp(ego.S, r.s, r.heading)  # r.heading_at, compiled
         _, _, _, h = self.m.lanes_at(np.array([[ego.x, ego.y]]), float(self.half_width.max()))
         if len(h) == 0:
             return None  # off the lanes: no driving direction (off-road is scored elsewhere)

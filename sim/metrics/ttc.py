@@ -17,7 +17,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+import math
+
 import numpy as np
+from numba import njit
+
+from sim.kernels import np_max, np_min
 
 if TYPE_CHECKING:
     from sim.infractions import EgoStep, Others
@@ -31,32 +36,44 @@ def time_to_collision(ego_xy, ego_yaw: float, ego_length: float, ego_width: floa
     within `horizon` [s] (or are moving apart). Poses are box centres [m], yaws [rad], velocities
     [m/s] in the world frame.
     """
-    x, y, yaw, length, width, vx, vy = (np.asarray(a, dtype=float).reshape(-1) for a in (x, y, yaw, length, width, vx, vy))
-    if len(x) == 0:
-        return np.zeros(0)
+    x, y, yaw, length, width, vx, vy = (np.ascontiguousarray(a, dtype=float).reshape(-1)
+                                        for a in (x, y, yaw, length, width, vx, vy))
+    out = np.empty(len(x))
+    for k in range(len(x)):
+        out[k] = _ttc(float(ego_xy[0]), float(ego_xy[1]), ego_yaw, ego_length, ego_width, float(ego_vxy[0]),
+                      float(ego_vxy[1]), x[k], y[k], yaw[k], length[k], width[k], vx[k], vy[k], horizon)
+    return out
+
+
+@njit(cache=True)
+def _ttc(ex, ey, ego_yaw, ego_length, ego_width, evx, evy, x, y, yaw, length, width, vx, vy, horizon) -> float:
+    """`time_to_collision` of one pair."""
     # work in the ego's frame: its axes are (1, 0) and (0, 1); the other's are (cθ, sθ), (−sθ, cθ)
-    ce, se = np.cos(ego_yaw), np.sin(ego_yaw)
-    dx, dy = x - ego_xy[0], y - ego_xy[1]
-    wx, wy = vx - ego_vxy[0], vy - ego_vxy[1]
+    ce, se = math.cos(ego_yaw), math.sin(ego_yaw)
+    dx, dy = x - ex, y - ey
+    wx, wy = vx - evx, vy - evy
     rx, ry = dx * ce + dy * se, -dx * se + dy * ce  # other's centre
     qx, qy = wx * ce + wy * se, -wx * se + wy * ce  # its velocity relative to the ego
-    ct, st = np.cos(yaw - ego_yaw), np.sin(yaw - ego_yaw)
-    act, ast = np.abs(ct), np.abs(st)
+    ct, st = math.cos(yaw - ego_yaw), math.sin(yaw - ego_yaw)
+    act, ast = abs(ct), abs(st)
     el, ew, ol, ow = ego_length / 2, ego_width / 2, length / 2, width / 2
-    # per separating axis (rows): the offset of the centres, its rate, and the sum of half extents
-    c = np.array([rx, ry, rx * ct + ry * st, -rx * st + ry * ct])
-    q = np.array([qx, qy, qx * ct + qy * st, -qx * st + qy * ct])
-    reach = np.array([el + ol * act + ow * ast, ew + ol * ast + ow * act,
-                      ol + el * act + ew * ast, ow + el * ast + ew * act])
-    still = np.abs(q) < 1e-12
-    q_safe = np.where(still, 1.0, q)
-    t1, t2 = (-reach - c) / q_safe, (reach - c) / q_safe
-    inside = np.abs(c) <= reach
-    lo = np.where(still, np.where(inside, -np.inf, np.inf), np.minimum(t1, t2))
-    hi = np.where(still, np.where(inside, np.inf, -np.inf), np.maximum(t1, t2))
-    enter, leave = lo.max(0), hi.min(0)
-    hit = (enter <= leave) & (leave >= 0) & (enter <= horizon)
-    return np.where(hit, np.maximum(enter, 0.0), np.inf)
+    # per separating axis: the offset of the centres, its rate, and the sum of half extents; the
+    # boxes overlap while every axis' interval does
+    c = (rx, ry, rx * ct + ry * st, -rx * st + ry * ct)
+    q = (qx, qy, qx * ct + qy * st, -qx * st + qy * ct)
+    reach = (el + ol * act + ow * ast, ew + ol * ast + ow * act, ol + el * act + ew * ast, ow + el * ast + ew * act)
+    enter, leave = -np.inf, np.inf
+    for a in range(4):
+        if abs(q[a]) < 1e-12:  # still along this axis: overlapping always or never
+            inside = abs(c[a]) <= reach[a]
+            lo, hi = (-np.inf, np.inf) if inside else (np.inf, -np.inf)
+        else:
+            t1, t2 = (-reach[a] - c[a]) / q[a], (reach[a] - c[a]) / q[a]
+            lo, hi = np_min(t1, t2), np_max(t1, t2)
+        enter, leave = np_max(enter, lo), np_min(leave, hi)
+    if enter <= leave and leave >= 0 and enter <= horizon:
+        return np_max(enter, 0.0)
+    return np.inf
 
 
 class TTCMetric:
@@ -89,29 +106,36 @@ class TTCMetric:
     def compute(self, ego: EgoStep, others: Others) -> float:
         if ego.v <= self.stopped_speed or len(others.id) == 0:
             return np.inf
-        ce, se = np.cos(ego.yaw), np.sin(ego.yaw)
-        evx, evy = ego.v * ce, ego.v * se
-        dx, dy = others.x - ego.x, others.y - ego.y
-        wx, wy = others.vx - evx, others.vy - evy
-        # broad phase: the circles around both boxes come within touching distance in the horizon
-        # (closest approach of the centres), and the actor is not behind the ego
-        w2 = np.maximum(wx * wx + wy * wy, 1e-12)
-        t_star = np.clip(-(dx * wx + dy * wy) / w2, 0.0, self.horizon)
-        gap2 = (dx + wx * t_star) ** 2 + (dy + wy * t_star) ** 2
-        reach = 0.5 * (np.hypot(ego.length, ego.width) + np.hypot(others.length, others.width))
-        k = np.nonzero(gap2 < reach * reach)[0]
-        if len(k) == 0:
-            return np.inf
-        k = k[dx[k] * ce + dy[k] * se > self.cos_behind * np.hypot(dx[k], dy[k])]
-        if len(k) == 0:
-            return np.inf
-        ttc = time_to_collision((ego.x, ego.y), ego.yaw, ego.length, ego.width, (evx, evy), others.x[k], others.y[k],
-                                others.yaw[k], others.length[k], others.width[k], others.vx[k], others.vy[k],
-                                self.horizon)
-        ttc = ttc[ttc > 0]  # in contact now: a collision, not a TTC
-        return float(ttc.min()) if len(ttc) else np.inf
+        return _min_ttc(float(ego.x), float(ego.y), float(ego.yaw), float(ego.v), float(ego.length), float(ego.width),
+                        others.x, others.y, others.yaw, others.length, others.width, others.vx, others.vy,
+                        self.horizon, self.cos_behind)
 
     @property
     def below_fraction(self) -> float:
         """Fraction of agent ticks with TTC below the bound."""
         return self.below / self.ticks if self.ticks else 0.0
+
+
+@njit(cache=True)
+def _min_ttc(ex, ey, ego_yaw, ego_v, ego_length, ego_width, x, y, yaw, length, width, vx, vy, horizon, cos_behind):
+    """`TTCMetric.compute` past its stopped-ego test: the least positive TTC [s], or inf."""
+    ce, se = math.cos(ego_yaw), math.sin(ego_yaw)
+    evx, evy = ego_v * ce, ego_v * se
+    ego_reach = math.hypot(ego_length, ego_width)
+    best = np.inf
+    for k in range(len(x)):
+        dx, dy = x[k] - ex, y[k] - ey
+        wx, wy = vx[k] - evx, vy[k] - evy
+        # broad phase: the circles around both boxes come within touching distance in the horizon
+        # (closest approach of the centres), and the actor is not behind the ego
+        w2 = np_max(wx * wx + wy * wy, 1e-12)
+        t_star = np_min(np_max(-(dx * wx + dy * wy) / w2, 0.0), horizon)
+        gx, gy = dx + wx * t_star, dy + wy * t_star
+        reach = 0.5 * (ego_reach + math.hypot(length[k], width[k]))
+        if not gx * gx + gy * gy < reach * reach or not dx * ce + dy * se > cos_behind * math.hypot(dx, dy):
+            continue
+        ttc = _ttc(ex, ey, ego_yaw, ego_length, ego_width, evx, evy, x[k], y[k], yaw[k], length[k], width[k], vx[k],
+                   vy[k], horizon)
+        if ttc > 0:  # in contact now: a collision, not a TTC
+            best = np_min(best, ttc)
+    return best
