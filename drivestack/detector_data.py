@@ -224,8 +224,8 @@ def _finish(out: Path, episodes: list[Episode], results: list[list[dict]], frame
     manifest = {
         "frames_requested": frames, "seed": seed, "classes": list(DETECTION_CLASSES),
         "channels": {m: list(c) for m, c in CHANNELS.items()},
-        "label_rule": {**asdict(LabelRule()), "light_facing_max_deg": round(math.degrees(math.acos(LIGHT_FACING_COS))),
-                       "sign_facing_max_deg": round(math.degrees(math.acos(SIGN_FACING_COS)))},
+        "label_rule": {**asdict(LabelRule()), "light_facing_max_deg": round(math.degrees(math.acos(LIGHT_FACING_COS)), 1),
+                       "sign_facing_max_deg": round(math.degrees(math.acos(SIGN_FACING_COS)), 1)},
         "weather_mix": WEATHER_MIX, "held_out_towns": HELD_OUT,
         "sensors": [{"type": type(s).__name__, **{k: v for k, v in asdict(s).items() if k != "mount"}}
                     for s in default_rig() if type(s).__name__ in ("CameraSpec", "LidarSpec", "RadarSpec")],

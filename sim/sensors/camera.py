@@ -20,7 +20,7 @@ from sim.sensors.state import SceneState
 from sim.sensors.weather import Weather, weather
 
 SIGN_FACING_COS = 0.3  # stop signs are labelled when seen within ±72° of their front (the octagon reads)
-LIGHT_FACING_COS = 0.7  # lights within ±45°: farther round, the lit lamp is a pixel or two under its visor
+LIGHT_FACING_COS = 0.7  # lights within ±45.6°: farther round, the lit lamp is a pixel or two under its visor
 MAX_RECAST = 1024  # rays per object when counting the pixels it would cover unoccluded
 MIN_TRANSMITTANCE = 0.05  # objects deeper in fog or haze than this get no label (they can't be seen)
 _OFFSET = 100.0  # spacing of the canonical meshes in the label scene [m]

@@ -39,7 +39,8 @@ def tiny_dataset(tmp_path_factory):
 def test_dataset_layout_and_manifest(tiny_dataset):
     out, manifest = tiny_dataset
     assert set(manifest["splits"]) == {"train", "training-dev", "dev", "test"}
-    assert manifest["label_rule"] == {"min_height_px": 5.0, "min_width_px": 2.0, "min_visible_fraction": 0.2}
+    assert manifest["label_rule"] == {"min_height_px": 5.0, "min_width_px": 2.0, "min_visible_fraction": 0.2,
+                                      "light_facing_max_deg": 45.6, "sign_facing_max_deg": 72.5}
     train = manifest["splits"]["train"]
     assert train["frames"] > 0 and sum(train["class_counts"].values()) > 0
     # dev and test come from held-out towns with their own seeds
