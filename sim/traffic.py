@@ -59,6 +59,7 @@ class Driver:
     reserved: str | None = None  # connector lane held
     seen_reserved: bool = False
     stopped_at: float | None = None  # time of the full stop at the current stop line [s]
+    stopped_lane: str | None = None  # the lane that ends at that line
     offsets: dict[int, float] = field(default_factory=dict)  # lane index → route S at lane s=0
     moved: bool = False  # S was set directly since the last packing
     pack: dict | None = None  # cached per-route arrays for the traffic manager
@@ -301,7 +302,7 @@ class TrafficManager:
                 elif d.seen_reserved or d.reserved not in r.lane_ids[local:]:
                     self.reservations.pop(d.reserved, None)
                     d.reserved, d.seen_reserved = None, False
-            if local > 0 and self.m.lanes[r.lane_ids[local - 1]].control is None:
+            if d.stopped_at is not None and lane_id != d.stopped_lane:  # past the line it stopped at
                 d.stopped_at = None
             if d.wander and r.length - d.S < 60.0:
                 self._extend(row, d, local)
@@ -382,7 +383,7 @@ class TrafficManager:
                 go = state is LightState.GREEN or (state is LightState.YELLOW and committed)
             elif entry.control == "stop":
                 if d.stopped_at is None and v < p.stop_speed and to_line[i] < 3.0:
-                    d.stopped_at = t
+                    d.stopped_at, d.stopped_lane = t, entry.id
                     self.waiting[m.lanes[c].junction][row] = (t, c)
                 go = d.stopped_at is not None
             if not (go and self._may_enter(row, d, c, by_lane)):

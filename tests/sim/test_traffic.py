@@ -176,6 +176,37 @@ def test_allway_stop_full_stops_and_arrival_order(make_scenario, seed):
     assert violations == []
 
 
+def test_a_car_waiting_at_an_allway_stop_keeps_its_arrival_time(make_scenario):
+    """The manager re-examines every car whenever any route in the world is extended (a repack).
+    A car waiting at its line must keep the time it stopped, or it loses its turn to later
+    arrivals. In a 3 × 4 town r1c2 is an all-way stop; the car reaches it from r1c1's junction."""
+    data = {"description": "one car through a signal, then to an all-way stop",
+            "map": {"type": "grid_town", "rows": 3, "cols": 4, "block": 60}, "duration_s": 60,
+            "ego": {"start": {"lane": "r2c0>r2c1.0", "s": 5}, "goal": {"lane": "r2c0>r2c1.0", "s": 40}},
+            "actors": [{"type": "vehicle", "start": {"lane": "r1c0>r1c1.0", "s": 30}, "speed": 8,
+                        "via": [{"lane": "r1c2>r1c3.0", "s": 40}]}]}
+    world = World(make_scenario(data), 0)
+    tm = world.traffic
+    assert world.map.junctions["r1c2"].kind == "allway_stop"
+    update = tm.update
+
+    def repacking(t):  # as if some other car's route were extended every tick
+        tm._dirty = True
+        update(t)
+
+    tm.update = repacking
+    row = next(iter(tm.drivers))
+    stops = []  # its recorded stop time at each tick from the first full stop until it enters
+    for _ in range(int(60 / 0.05)):
+        world.step()
+        d = tm.drivers.get(row)
+        if d is None or "r1c2:" in d.route.lane_ids[d.route.piece_at(d.S)]:
+            break
+        if stops or d.stopped_at is not None:
+            stops.append(d.stopped_at)
+    assert len(stops) > 5 and len(set(stops)) == 1, f"the waiting car's arrival time moved: {stops}"
+
+
 def test_no_entry_while_a_conflicting_connector_is_occupied(make_scenario):
     """Four cars arriving nearly together at an all-way stop never share crossing paths."""
     data = {
