@@ -13,6 +13,7 @@ import numpy as np
 
 from control.mpc import MPCController
 from drivestack.errors import UserError
+from perception.clusters import unseen_cars
 from perception.detector import Detection, Detector
 from perception.fusion import fused_image
 from perception.lifting import Detection3D, RadarReturns, lift
@@ -30,6 +31,7 @@ LIGHT_STATES = {"traffic_light_red": LightState.RED, "traffic_light_yellow": Lig
 HEAD_GATE_M = 4.0  # a light detection this close to a mapped signal head reads that head
 LIGHT_WINDOW_S = 0.35  # light states seen within this window vote (score-weighted)
 LIGHT_HOLD_S = 1.5  # a light not seen for longer is unknown (and the planner treats unknown as red)
+UNSEEN_SIGMA_M = 0.7  # position noise of a car placed from a lidar group alone [m]
 
 
 class ModularAgent:
@@ -50,6 +52,7 @@ class ModularAgent:
         self.detections: list[Detection] = []  # this tick's 2D boxes (for the viewer)
         self.lifted: list[Detection3D] = []
         self.tracks: list[Track] = []
+        self.unseen = np.zeros((0, 2))  # this tick's lidar-only cars (world xy), outside the camera's view
         self.timing: dict[str, float] = {}
 
     @property
@@ -88,7 +91,7 @@ class ModularAgent:
         self.lifted = lift(self.detections, points, cam.calib, returns)
         t2 = time.perf_counter()
         self._ego_T = vehicle_to_world(obs.ego.x, obs.ego.y, obs.ego.yaw)
-        objects = self._track(obs)
+        objects = self._track(obs, points, cam.calib)
         stop_lines = self._stop_lines(obs.t)
         t3 = time.perf_counter()
         self.last = self.planner.plan(PlannerInput(obs.t, obs.ego, objects, stop_lines))
@@ -99,7 +102,7 @@ class ModularAgent:
                        "perception": (t3 - t0) * 1e3, "planning": (t4 - t3) * 1e3, "control": (t5 - t4) * 1e3}
         return control
 
-    def _track(self, obs: Observation) -> tuple[ObjectState, ...]:
+    def _track(self, obs: Observation, points: np.ndarray, camera) -> tuple[ObjectState, ...]:
         ego, T = obs.ego, self._ego_T
         R = T[:2, :2]
         v_ego = ego.v * np.array([np.cos(ego.yaw), np.sin(ego.yaw)])
@@ -114,6 +117,10 @@ class ModularAgent:
                 u = R @ d.ray
                 radial = (float(u[0]), float(u[1]), float(d.range_rate + u @ v_ego))
             meas.append(Measurement(d.det.cls, float(xy[0]), float(xy[1]), sigma, radial))
+        # cars outside the camera's view (behind, beside) from lidar groups: position only
+        seen = np.array([(m.x, m.y) for m in meas if m.cls == "car"]).reshape(-1, 2)
+        self.unseen = unseen_cars(points, camera, T, self.map, seen)
+        meas += [Measurement("car", float(x), float(y), UNSEEN_SIGMA_M) for x, y in self.unseen]
         self.tracks = self.tracker.update(obs.t, meas)
         out = []
         for tr in self.tracks:

@@ -1,0 +1,70 @@
+"""Cars the camera cannot see, from lidar alone: the modular stack's rear and side view.
+
+The detector sees the camera's 90° ahead; radar looks ahead too. A car closing in from behind
+matters the moment the planner wants to leave its lane (nudging around a parked car), and the
+lidar covers 360°. Its non-ground points outside the camera's view are grouped (points closer
+than LINK_M are one object), and every group big enough to be a car standing on the road becomes
+a car measurement for the tracker, which gives it a velocity over the following ticks.
+"""
+from __future__ import annotations
+
+import numpy as np
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components
+from scipy.spatial import cKDTree
+
+from sim.map import RoadMap
+from sim.sensors.calibration import CameraCalib
+
+GROUND_Z, TOP_Z = 0.3, 2.2  # car bodies, not road nor canopies [m]
+# points closer than max(LINK_M, LINK_PER_M × range) belong to one object [m]: on a hood seen from
+# behind, consecutive rings land 1.7 m apart at 15 m and farther apart beyond
+LINK_M, LINK_PER_M = 2.0, 0.13
+MAX_RANGE_M = 40.0
+MIN_POINTS = 8
+MIN_EXTENT_M = 1.2  # a car from any side is at least this long in its longest visible direction [m]
+MAX_EXTENT_M = 7.0  # longer groups are walls and hedges
+CENTRE_BEHIND_M = 1.0  # a car's centre lies about this far beyond its visible surface [m]
+OVERLAP_DEG = 5.0  # groups this far inside the camera's edge are left to the camera
+EGO_HALF = (2.6, 1.2)  # the ego's own body in the vehicle frame [m]
+
+
+def unseen_cars(points: np.ndarray, camera: CameraCalib, T_world_vehicle: np.ndarray, road_map: RoadMap,
+                seen_xy: np.ndarray | None = None, gate_m: float = 4.0) -> np.ndarray:
+    """World-frame (K×2) centres of car-sized lidar groups outside the camera's view, on the road.
+
+    `points`: lidar points in the vehicle frame (N×3). `seen_xy`: world positions of the cars the
+    camera already placed this tick; a group within `gate_m` of one is that car, not another."""
+    p = np.asarray(points, dtype=float).reshape(-1, 3)
+    cam_x, cam_y = camera.T_vehicle_camera[:2, 3]
+    half_fov = np.arctan2(camera.cx, camera.fx) - np.radians(OVERLAP_DEG)
+    rel = p[:, :2] - (cam_x, cam_y)
+    keep = (p[:, 2] > GROUND_Z) & (p[:, 2] < TOP_Z) & (np.hypot(rel[:, 0], rel[:, 1]) < MAX_RANGE_M)
+    keep &= (np.abs(p[:, 0]) > EGO_HALF[0]) | (np.abs(p[:, 1]) > EGO_HALF[1])
+    keep &= np.abs(np.arctan2(rel[:, 1], rel[:, 0])) > half_fov
+    p = p[keep, :2]
+    if len(p) < MIN_POINTS:
+        return np.zeros((0, 2))
+    pairs = cKDTree(p).query_pairs(max(LINK_M, LINK_PER_M * MAX_RANGE_M), output_type="ndarray")
+    rng = np.hypot(p[:, 0], p[:, 1])
+    gap = np.hypot(*(p[pairs[:, 0]] - p[pairs[:, 1]]).T)
+    pairs = pairs[gap < np.maximum(LINK_M, LINK_PER_M * np.minimum(rng[pairs[:, 0]], rng[pairs[:, 1]]))]
+    graph = coo_matrix((np.ones(len(pairs)), (pairs[:, 0], pairs[:, 1])), shape=(len(p), len(p)))
+    n, label = connected_components(graph, directed=False)
+    counts = np.bincount(label, minlength=n)
+    centres = []
+    for k in np.nonzero(counts >= MIN_POINTS)[0]:
+        g = p[label == k]
+        extent = float(np.ptp(g, axis=0).max())
+        if not MIN_EXTENT_M <= extent <= MAX_EXTENT_M:
+            continue
+        c = g.mean(axis=0)
+        centres.append(c + CENTRE_BEHIND_M * c / max(np.hypot(*c), 1e-9))  # from the surface to the middle
+    if not centres:
+        return np.zeros((0, 2))
+    xy = np.asarray(centres) @ T_world_vehicle[:2, :2].T + T_world_vehicle[:2, 3]
+    xy = xy[road_map.is_drivable(xy)]
+    if seen_xy is not None and len(seen_xy) and len(xy):
+        near = np.hypot(*(xy[:, None, :] - np.asarray(seen_xy)[None, :, :]).transpose(2, 0, 1)).min(1) < gate_m
+        xy = xy[~near]
+    return xy

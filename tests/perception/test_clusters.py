@@ -1,0 +1,56 @@
+"""Lidar-only cars outside the camera's view: placed near their true centre, and only there."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from perception.clusters import unseen_cars
+from sim.map_builders import RoadStyle, straight
+from sim.sensors.calibration import transform, vehicle_to_world
+from sim.sensors.lidar import Lidar
+from sim.sensors.rig import sensor_rng
+from sim.sensors.scene import FrameScene
+from sim.sensors.specs import CameraSpec, LidarSpec
+from sim.sensors.state import Actors, EgoMotion, SceneState
+from sim.sensors.static import static_world
+from sim.sensors.camera import Camera
+
+ROAD = straight(300.0, RoadStyle(lanes=2, speed_limit=13.9))  # fwd.0 at y = −1.75, fwd.1 at y = +1.75
+EGO = EgoMotion(150.0, -1.75, 0.0)
+
+
+def scan(*cars):
+    """The ego's lidar (vehicle frame) and camera calibration with cars (x, y) on the road."""
+    r = np.array(cars, float).reshape(-1, 2)
+    n = len(r)
+    actors = Actors.make(vehicles=dict(id=np.arange(1, n + 1), x=r[:, 0], y=r[:, 1], yaw=np.zeros(n),
+                                       length=np.full(n, 4.6), width=np.full(n, 1.9), vx=np.zeros(n),
+                                       vy=np.zeros(n), colour=np.full((n, 3), 0.6)))
+    state = SceneState.build(ROAD, EGO, actors)
+    scene = FrameScene(static_world(ROAD), state)
+    lidar = Lidar(LidarSpec(), sensor_rng(0, "lidar")).capture(scene, state)
+    cam = Camera(CameraSpec(), sensor_rng(0, "camera"))
+    return transform(lidar.calib.T_vehicle_lidar, lidar.points), cam.calib
+
+
+T = vehicle_to_world(EGO.x, EGO.y, EGO.yaw)
+
+
+@pytest.mark.parametrize("car", [(138.0, 1.75), (135.0, -1.75), (128.0, -1.75), (150.0, 1.75)])  # behind-left, behind, farther, beside
+def test_a_car_behind_or_beside_is_placed_near_its_centre(car):
+    points, calib = scan(car)
+    found = unseen_cars(points, calib, T, ROAD)
+    assert len(found) == 1
+    assert np.hypot(*(found[0] - car)) < 1.0
+
+
+def test_cars_in_the_camera_view_and_seen_cars_are_left_to_the_camera():
+    points, calib = scan((170.0, 1.75), (138.0, 1.75))
+    found = unseen_cars(points, calib, T, ROAD)
+    assert len(found) == 1 and found[0][0] < 150  # only the one behind: the one ahead is the camera's
+    assert len(unseen_cars(points, calib, T, ROAD, seen_xy=np.array([[137.0, 1.5]]))) == 0
+
+
+def test_an_empty_road_gives_nothing():
+    points, calib = scan()
+    assert len(unseen_cars(points, calib, T, ROAD)) == 0
