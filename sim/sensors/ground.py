@@ -30,6 +30,15 @@ class GroundTexture:
     packed: np.ndarray  # (H·W) uint32 texels: bytes R, G, B (albedo) and the texel class (TERRAIN … YELLOW)
 
     @property
+    def bytes(self) -> np.ndarray:
+        """(H·W)×4 uint8 view of the texels: R, G, B, class."""
+        return self.packed.view(np.uint8).reshape(-1, 4)
+
+    def grid(self) -> np.ndarray:
+        """(x0, y0, 1/RES, width, height, 1) as float64: the compiled kernels' description of the grid."""
+        return np.array([self.x0, self.y0, 1 / RES, self.width, self.height, 1.0])
+
+    @property
     def rgb(self) -> np.ndarray:
         return self.packed.view(np.uint8).reshape(-1, 4)[:, :3]
 

@@ -174,7 +174,8 @@ class FrameScene:
         self.instance = np.append(np.concatenate(insts), -1).astype(np.int32)
         self.semantic = np.append(MAT_SEMANTIC[mat], 0).astype(np.uint8)
         self.reflectivity = np.append(MAT_REFLECTIVITY[mat], 0).astype(np.float32)
-        self.has_walls = bool((mat == MAT_WALL).any())
+        self.is_wall = self.material == MAT_WALL  # T+1
+        self.has_walls = bool(self.is_wall.any())
         self.normals = np.concatenate(normals).astype(np.float32)  # T×3, vehicle frame
         self.none = T
 
@@ -222,6 +223,10 @@ class FrameScene:
         """Vehicle → world frame positions [m]."""
         ex, ey = float(self.ego_xy[0]), float(self.ego_xy[1])
         return ex + self.c * xv - self.s * yv, ey + self.s * xv + self.c * yv
+
+    def pose32(self) -> np.ndarray:
+        """(cos yaw, sin yaw, x, y) of the ego as float32: `to_world` in the compiled kernels."""
+        return np.array([self.c, self.s, self.ego_xy[0], self.ego_xy[1]], dtype=np.float32)
 
     def vector_to_vehicle(self, v: np.ndarray) -> np.ndarray:
         """A world-frame direction (3,) in the vehicle frame."""

@@ -70,6 +70,11 @@ class StaticWorld:
         r = np.clip(((y - tex.y0) * (1 / LAMP_RES)).astype(np.int32), 0, h - 1)
         return np.take(self.lampmap.reshape(-1), r * w + c)
 
+    def lamp_grid(self, on: bool) -> np.ndarray:
+        """The light map's grid for the compiled kernels: (x0, y0, 1/LAMP_RES, width, height, on)."""
+        h, w = self.lampmap.shape
+        return np.array([self.texture.x0, self.texture.y0, 1 / LAMP_RES, w, h, float(on)])
+
     def select(self, xy: np.ndarray, radius: float, detail: float = 80.0) -> np.ndarray:
         """Boolean mask of the triangles whose chunk comes within `radius` [m] of xy; small
         scenery (trees, lamp posts, kerbs: a few pixels beyond `detail` m) only within `detail`."""

@@ -1,0 +1,202 @@
+"""Compiled per-pixel and per-point loops of the camera and the lidar (numba `njit`, cached in
+__pycache__, no fastmath).
+
+Each kernel fuses the run of numpy passes it replaces into one loop and keeps numpy's arithmetic
+exactly: float32 throughout, every Python constant rounded to float32 first (numpy's rule for a
+Python scalar against a float32 array: comparisons included), the same order of operations, the
+texture index in float64 (the texture's origin is a float64 scalar). So frames are bit-identical
+to the numpy version. `np.exp` stays in numpy (its SIMD float32 exp may differ from libm's in the
+last bit): callers pass its result in.
+"""
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+F32 = np.float32
+
+
+@njit(cache=True)
+def _texel(x0: float, y0: float, inv_res: float, w: int, h: int, x: np.float32, y: np.float32) -> int:
+    """Flat index of the cell under world point (x, y) of a grid with origin (x0, y0), clamped."""
+    c = np.int32((np.float64(x) - x0) * inv_res)
+    r = np.int32((np.float64(y) - y0) * inv_res)
+    c = min(max(c, 0), w - 1)
+    r = min(max(r, 0), h - 1)
+    return r * w + c
+
+
+@njit(cache=True)
+def camera_pixels(t, tri, ground, normals, rng_m, fog_t, ray_dir, origin, pose,
+                  shade, light, albedo, is_wall, sem_table, inst_table,
+                  tex, tex_grid, ground_sem, lamp_map, lamp_grid, lamp_rgb,
+                  windows_lit, beam_ground, beam_mesh, head_k, fade_k, sky,
+                  streaks, rain_k, gain, bias, noise, noise_off, image, semantic, instance):
+    """Shade every pixel and write its RGB (uint8, H·W×3 row-major), semantic class and instance.
+
+    Per pixel, in the order the numpy version applied them: the triangle's lit colour; on the
+    ground, the texture's albedo under the ground light plus street-lamp pools (`lamp_grid[5]`
+    > 0); on walls, the window pattern (lit ones when `windows_lit`); the ego's headlights
+    (`head_k` > 0); fog towards the sky colour; rain streaks; contrast; noise (none: the +0.5 of
+    rounding alone); clip; truncation to uint8.
+
+    ray_dir: (3, N) float32 vehicle-frame directions; pose: (c, s, ex, ey) float32, the ego's
+    heading cosine, sine and world position; tex_grid, lamp_grid: (x0, y0, 1/res, w, h, on)."""
+    n = len(t)
+    ox, oy, oz = origin[0], origin[1], origin[2]
+    c, s, ex, ey = pose[0], pose[1], pose[2], pose[3]
+    tx0, ty0, tinv, tw, th = tex_grid[0], tex_grid[1], tex_grid[2], int(tex_grid[3]), int(tex_grid[4])
+    lx0, ly0, linv, lw, lh = lamp_grid[0], lamp_grid[1], lamp_grid[2], int(lamp_grid[3]), int(lamp_grid[4])
+    lamps_on = lamp_grid[5] > 0
+    night = head_k > 0  # at night only (dusk's dimmer headlights light nothing)
+    rain = len(streaks) > 0
+    noisy = len(noise) > 0
+    inv255, zero, one, half = F32(1 / 255), F32(0.0), F32(1.0), F32(0.5)
+    glass_rgb = (F32(0.16), F32(0.2), F32(0.26))
+    lit_rgb = (F32(0.9), F32(0.75), F32(0.45))
+    k32, k_floor, k3, k_along, w_lo, w_hi, a_lo = F32(3.2), F32(1 / 3.2), F32(3.0), F32(1 / 3.0), F32(1.0), F32(2.3), F32(0.7)
+    k7919, k104729, inv15, f25, f255 = F32(7919), F32(104729), F32(1 / 15), F32(2.5), F32(255)
+    col = np.empty(3, dtype=np.float32)
+    alb = np.empty(3, dtype=np.float32)
+    lamp = zero
+    for i in range(n):
+        k = tri[i]
+        ti = t[i]
+        for ch in range(3):
+            col[ch] = shade[ch, k]
+        semantic[i] = sem_table[k]
+        instance[i] = inst_table[k]
+        dxi, dyi, dzi = ray_dir[0, i], ray_dir[1, i], ray_dir[2, i]
+        if ground[i]:
+            xv = ox + ti * dxi
+            yv = oy + ti * dyi
+            xw = ex + c * xv - s * yv
+            yw = ey + s * xv + c * yv
+            q = _texel(tx0, ty0, tinv, tw, th, xw, yw)
+            semantic[i] = ground_sem[tex[q, 3]]
+            if lamps_on:
+                lamp = lamp_map[_texel(lx0, ly0, linv, lw, lh, xw, yw)]
+            for ch in range(3):
+                alb[ch] = F32(tex[q, ch]) * inv255
+                g_light = light[ch, -1]
+                if lamps_on:
+                    g_light = g_light + lamp_rgb[ch] * (lamp_rgb[3] * lamp)
+                col[ch] = alb[ch] * g_light
+        elif night:
+            for ch in range(3):
+                alb[ch] = albedo[ch, k]
+        if is_wall[k]:  # the facade's windows, anchored in the world: every 3.2 m up, 3 m along
+            xv = ox + ti * dxi
+            yv = oy + ti * dyi
+            px = ex + c * xv - s * yv
+            py = ey + s * xv + c * yv
+            pz = oz + ti * dzi
+            nx, ny = normals[i, 0], normals[i, 1]
+            along = py * (c * nx - s * ny) - px * (s * nx + c * ny)
+            fz = pz - np.floor(pz * k_floor) * k32
+            fa = along - np.floor(along * k_along) * k3
+            if fz > w_lo and fz < w_hi and fa > a_lo and fa < w_hi:
+                on = False
+                if windows_lit:
+                    cell = np.int64(np.floor(pz / k32) * k7919 + np.floor(along / k3) * k104729)
+                    on = (cell * 2654435761) % 1000 < 220
+                for ch in range(3):
+                    g = glass_rgb[ch] * light[ch, k]
+                    if on:
+                        g = g + lit_rgb[ch]
+                    col[ch] = g
+        r = rng_m[i]
+        if night:  # the ego's headlights: a cone, inverse-square
+            beam = beam_ground[i] if ground[i] else beam_mesh[i]
+            d = r * inv15
+            fall = beam * head_k / (one + d * d)
+            for ch in range(3):
+                col[ch] = col[ch] + alb[ch] * fall
+        fade = min(max(f25 - r * fade_k, zero), one)
+        f = fog_t[i] * fade
+        streak = rain_k * streaks[i] if rain else zero
+        for ch in range(3):
+            v = (col[ch] - sky[ch, i]) * f + sky[ch, i]
+            if rain:
+                v = v + streak
+            v = v * gain + bias
+            v = v + (noise[noise_off + ch * n + i] if noisy else half)
+            v = min(max(v, zero), f255)
+            image[i, ch] = np.uint8(v)
+
+
+@njit(cache=True)
+def lidar_candidates(t, min_range, max_range):
+    """Indices of the rays whose range [m] is inside (min_range, max_range)."""
+    out = np.empty(len(t), dtype=np.int64)
+    k = 0
+    for i in range(len(t)):
+        if t[i] < max_range and t[i] > min_range:
+            out[k] = i
+            k += 1
+    return out[:k]
+
+
+@njit(cache=True)
+def lidar_survivors(cand, u, p_drop, p_keep, fog_t):
+    """Positions in `cand` of the returns that survive dropout and two-way fog extinction:
+    u ≥ p + (1 − p)·(1 − e), with e = exp(−2β·r) (fog_t; empty: β = 0, e = 1)."""
+    out = np.empty(len(cand), dtype=np.int64)
+    fog = len(fog_t) > 0
+    one = F32(1.0)
+    k = 0
+    for j in range(len(cand)):
+        e = fog_t[j] if fog else one
+        if u[cand[j]] >= p_drop + p_keep * (one - e):
+            out[k] = j
+            k += 1
+    return out[:k]
+
+
+@njit(cache=True)
+def lidar_points(idx, t, tri, ground, normals, ray_dir, origin, pose, refl_table, sem_table, inst_table,
+                 tex, tex_grid, ground_refl, ground_sem, fog_t, sigma, intensity_sigma, z, dirs_sensor, ring):
+    """The returns of rays `idx`: points (lidar frame), intensity, instance, semantic, ring.
+
+    Intensity is reflectivity × (0.35 + 0.65·|cos incidence|) (the ground's normal is +z), times
+    the two-way fog transmittance (fog_t per return; empty: none); then range and intensity noise
+    (z: 2n standard normals; empty: none) and the clip to 0–1."""
+    n = len(idx)
+    ox, oy = origin[0], origin[1]
+    c, s, ex, ey = pose[0], pose[1], pose[2], pose[3]
+    tx0, ty0, tinv, tw, th = tex_grid[0], tex_grid[1], tex_grid[2], int(tex_grid[3]), int(tex_grid[4])
+    a, b, zero, one = F32(0.35), F32(0.65), F32(0.0), F32(1.0)
+    fog, noisy = len(fog_t) > 0, len(z) > 0
+    points = np.empty((n, 3), dtype=np.float32)
+    intensity = np.empty(n, dtype=np.float32)
+    instance = np.empty(n, dtype=np.int32)
+    semantic = np.empty(n, dtype=np.uint8)
+    rings = np.empty(n, dtype=np.uint8)
+    for j in range(n):
+        i = idx[j]
+        k = tri[i]
+        r = t[i]
+        dxi, dyi, dzi = ray_dir[0, i], ray_dir[1, i], ray_dir[2, i]
+        instance[j] = inst_table[k]
+        if ground[i]:
+            xv = ox + r * dxi
+            yv = oy + r * dyi
+            cls = tex[_texel(tx0, ty0, tinv, tw, th, ex + c * xv - s * yv, ey + s * xv + c * yv), 3]
+            refl = ground_refl[cls]
+            semantic[j] = ground_sem[cls]
+            cos_in = -dzi
+        else:
+            refl = refl_table[k]
+            semantic[j] = sem_table[k]
+            cos_in = abs(normals[i, 0] * dxi + normals[i, 1] * dyi + normals[i, 2] * dzi)
+        v = refl * (a + b * cos_in)
+        if fog:
+            v = v * fog_t[j]
+        if noisy:
+            r = r + sigma * z[j]
+            v = v + intensity_sigma * z[n + j]
+        intensity[j] = min(max(v, zero), one)
+        for q in range(3):
+            points[j, q] = dirs_sensor[i, q] * r
+        rings[j] = ring[i]
+    return points, intensity, instance, semantic, rings
