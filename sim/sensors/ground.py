@@ -46,16 +46,6 @@ class GroundTexture:
     def cls(self) -> np.ndarray:
         return self.packed.view(np.uint8).reshape(-1, 4)[:, 3]
 
-    def lookup(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
-        """k×4 uint8 texels (R, G, B, class) at world points: one gather for colour and class."""
-        return np.take(self.packed, self.index(x, y)).view(np.uint8).reshape(-1, 4)
-
-    def index(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
-        """Flat texel index of world points (clamped to the border, which is grass)."""
-        c = np.clip(((x - self.x0) * (1 / RES)).astype(np.int32), 0, self.width - 1)
-        r = np.clip(((y - self.y0) * (1 / RES)).astype(np.int32), 0, self.height - 1)
-        return r * self.width + c
-
     def image(self) -> np.ndarray:
         """The texture as an H×W×3 image with north up (for looking at it)."""
         return self.rgb.reshape(self.height, self.width, 3)[::-1]

@@ -232,13 +232,6 @@ class FrameScene:
         """A world-frame direction (3,) in the vehicle frame."""
         return np.array([self.c * v[0] + self.s * v[1], -self.s * v[0] + self.c * v[1], v[2]], dtype=np.float32)
 
-    def texels(self, xv: np.ndarray, yv: np.ndarray, lamps: bool = False):
-        """Ground texels (k×4 uint8: R, G, B, class) under vehicle-frame points; with `lamps`,
-        also the street-lamp light there."""
-        xw, yw = self.to_world(xv, yv)
-        tex = self.static.texture.lookup(xw, yw)
-        return (tex, self.static.lamp_light(xw, yw)) if lamps else tex
-
     def lambert(self, origin: np.ndarray, sun: np.ndarray) -> np.ndarray:
         """Per-triangle Lambert term max(n·sun, 0), with n turned towards a viewer at `origin`
         (vehicle frame), plus the ground's (+z) in the extra row. A flat triangle shows one side
