@@ -49,21 +49,17 @@ def camera_pixels(t, tri, ground, normals, rng_m, fog_t, ray_dir, origin, pose,
     lx0, ly0, linv, lw, lh = lamp_grid[0], lamp_grid[1], lamp_grid[2], int(lamp_grid[3]), int(lamp_grid[4])
     lamps_on = lamp_grid[5] > 0
     night = head_k > 0  # at night only (dusk's dimmer headlights light nothing)
-    rain = len(streaks) > 0
-    noisy = len(noise) > 0
-    inv255, zero, one, half = F32(1 / 255), F32(0.0), F32(1.0), F32(0.5)
-    glass_rgb = (F32(0.16), F32(0.2), F32(0.26))
-    lit_rgb = (F32(0.9), F32(0.75), F32(0.45))
+    inv255, zero, one = F32(1 / 255), F32(0.0), F32(1.0)
+    g0, g1, g2 = F32(0.16), F32(0.2), F32(0.26)  # window glass
+    w0, w1, w2 = F32(0.9), F32(0.75), F32(0.45)  # lit windows
     k32, k_floor, k3, k_along, w_lo, w_hi, a_lo = F32(3.2), F32(1 / 3.2), F32(3.0), F32(1 / 3.0), F32(1.0), F32(2.3), F32(0.7)
-    k7919, k104729, inv15, f25, f255 = F32(7919), F32(104729), F32(1 / 15), F32(2.5), F32(255)
-    col = np.empty(3, dtype=np.float32)
-    alb = np.empty(3, dtype=np.float32)
-    lamp = zero
+    k7919, k104729, inv15 = F32(7919), F32(104729), F32(1 / 15)
+    lit = np.empty((3, n), dtype=np.float32)  # each pixel's light before fog and exposure
+    a0 = a1 = a2 = lamp = zero
     for i in range(n):
         k = tri[i]
         ti = t[i]
-        for ch in range(3):
-            col[ch] = shade[ch, k]
+        c0, c1, c2 = shade[0, k], shade[1, k], shade[2, k]
         semantic[i] = sem_table[k]
         instance[i] = inst_table[k]
         dxi, dyi, dzi = ray_dir[0, i], ray_dir[1, i], ray_dir[2, i]
@@ -74,17 +70,14 @@ def camera_pixels(t, tri, ground, normals, rng_m, fog_t, ray_dir, origin, pose,
             yw = ey + s * xv + c * yv
             q = _texel(tx0, ty0, tinv, tw, th, xw, yw)
             semantic[i] = ground_sem[tex[q, 3]]
+            a0, a1, a2 = F32(tex[q, 0]) * inv255, F32(tex[q, 1]) * inv255, F32(tex[q, 2]) * inv255
+            l0, l1, l2 = light[0, -1], light[1, -1], light[2, -1]
             if lamps_on:
-                lamp = lamp_map[_texel(lx0, ly0, linv, lw, lh, xw, yw)]
-            for ch in range(3):
-                alb[ch] = F32(tex[q, ch]) * inv255
-                g_light = light[ch, -1]
-                if lamps_on:
-                    g_light = g_light + lamp_rgb[ch] * (lamp_rgb[3] * lamp)
-                col[ch] = alb[ch] * g_light
+                lamp = lamp_rgb[3] * lamp_map[_texel(lx0, ly0, linv, lw, lh, xw, yw)]
+                l0, l1, l2 = l0 + lamp_rgb[0] * lamp, l1 + lamp_rgb[1] * lamp, l2 + lamp_rgb[2] * lamp
+            c0, c1, c2 = a0 * l0, a1 * l1, a2 * l2
         elif night:
-            for ch in range(3):
-                alb[ch] = albedo[ch, k]
+            a0, a1, a2 = albedo[0, k], albedo[1, k], albedo[2, k]
         if is_wall[k]:  # the facade's windows, anchored in the world: every 3.2 m up, 3 m along
             xv = ox + ti * dxi
             yv = oy + ti * dyi
@@ -96,33 +89,49 @@ def camera_pixels(t, tri, ground, normals, rng_m, fog_t, ray_dir, origin, pose,
             fz = pz - np.floor(pz * k_floor) * k32
             fa = along - np.floor(along * k_along) * k3
             if fz > w_lo and fz < w_hi and fa > a_lo and fa < w_hi:
-                on = False
+                c0, c1, c2 = g0 * light[0, k], g1 * light[1, k], g2 * light[2, k]
                 if windows_lit:
                     cell = np.int64(np.floor(pz / k32) * k7919 + np.floor(along / k3) * k104729)
-                    on = (cell * 2654435761) % 1000 < 220
-                for ch in range(3):
-                    g = glass_rgb[ch] * light[ch, k]
-                    if on:
-                        g = g + lit_rgb[ch]
-                    col[ch] = g
-        r = rng_m[i]
+                    if (cell * 2654435761) % 1000 < 220:
+                        c0, c1, c2 = c0 + w0, c1 + w1, c2 + w2
         if night:  # the ego's headlights: a cone, inverse-square
             beam = beam_ground[i] if ground[i] else beam_mesh[i]
-            d = r * inv15
+            d = rng_m[i] * inv15
             fall = beam * head_k / (one + d * d)
-            for ch in range(3):
-                col[ch] = col[ch] + alb[ch] * fall
-        fade = min(max(f25 - r * fade_k, zero), one)
-        f = fog_t[i] * fade
-        streak = rain_k * streaks[i] if rain else zero
-        for ch in range(3):
-            v = (col[ch] - sky[ch, i]) * f + sky[ch, i]
+            c0, c1, c2 = c0 + a0 * fall, c1 + a1 * fall, c2 + a2 * fall
+        lit[0, i], lit[1, i], lit[2, i] = c0, c1, c2
+    _expose(lit, rng_m, fog_t, fade_k, sky, streaks, rain_k, gain, bias, noise, noise_off, image)
+
+
+@njit(cache=True)
+def _expose(col, rng_m, fog_t, fade_k, sky, streaks, rain_k, gain, bias, noise, noise_off, image):
+    """Fog towards the sky colour (fading out over the last 40 % of max depth), rain streaks,
+    contrast, noise, clip and truncation to uint8. Channel by channel over contiguous rows, so
+    the loops vectorise; interleaving into the H·W×3 image is a last, cheap pass."""
+    n = col.shape[1]
+    zero, one, half, f25, f255 = F32(0.0), F32(1.0), F32(0.5), F32(2.5), F32(255)
+    rain = len(streaks) > 0
+    noisy = len(noise) > 0
+    f = np.empty(n, dtype=np.float32)
+    streak = np.empty(n if rain else 0, dtype=np.float32)
+    for i in range(n):
+        f[i] = fog_t[i] * min(max(f25 - rng_m[i] * fade_k, zero), one)
+    if rain:
+        for i in range(n):
+            streak[i] = rain_k * streaks[i]
+    out = np.empty((3, n), dtype=np.uint8)
+    for ch in range(3):
+        cc, sk, o = col[ch], sky[ch], out[ch]
+        nz = noise[noise_off + ch * n:noise_off + (ch + 1) * n] if noisy else noise
+        for i in range(n):
+            v = (cc[i] - sk[i]) * f[i] + sk[i]
             if rain:
-                v = v + streak
+                v = v + streak[i]
             v = v * gain + bias
-            v = v + (noise[noise_off + ch * n + i] if noisy else half)
-            v = min(max(v, zero), f255)
-            image[i, ch] = np.uint8(v)
+            v = v + (nz[i] if noisy else half)
+            o[i] = np.uint8(min(max(v, zero), f255))
+    for i in range(n):
+        image[i, 0], image[i, 1], image[i, 2] = out[0, i], out[1, i], out[2, i]
 
 
 @njit(cache=True)
