@@ -209,3 +209,29 @@ def lidar_points(idx, t, tri, ground, normals, ray_dir, origin, pose, refl_table
             points[j, q] = dirs_sensor[i, q] * r
         rings[j] = ring[i]
     return points, intensity, instance, semantic, rings
+
+
+@njit(cache=True)
+def place_instances(mesh_v, mesh_n, scale, x, y, cos_yaw, sin_yaw, verts, normals):
+    """n instances of one mesh: vertices scaled, turned and moved into `verts` (n·V×3), and the
+    scaled mesh's triangle normals (S⁻¹·n, normalised, turned) into `normals` (n·M×3).
+
+    As numpy did it: vertices turned in float32 (cos, sin rounded to float32) and moved in float64
+    (x, y are float64); normals normalised in float32 and turned in float64."""
+    nv, nm = len(mesh_v), len(mesh_n)
+    for j in range(len(x)):
+        c64, s64 = cos_yaw[j], sin_yaw[j]
+        c, s = np.float32(c64), np.float32(s64)
+        sx, sy, sz = scale[j, 0], scale[j, 1], scale[j, 2]
+        for q in range(nv):
+            v0, v1 = mesh_v[q, 0] * sx, mesh_v[q, 1] * sy
+            verts[j * nv + q, 0] = np.float64(c * v0 - s * v1) + x[j]
+            verts[j * nv + q, 1] = np.float64(s * v0 + c * v1) + y[j]
+            verts[j * nv + q, 2] = mesh_v[q, 2] * sz
+        for q in range(nm):
+            n0, n1, n2 = mesh_n[q, 0] / sx, mesh_n[q, 1] / sy, mesh_n[q, 2] / sz
+            length = np.sqrt(n0 * n0 + n1 * n1 + n2 * n2)
+            n0, n1, n2 = n0 / length, n1 / length, n2 / length
+            normals[j * nm + q, 0] = c64 * n0 - s64 * n1
+            normals[j * nm + q, 1] = s64 * n0 + c64 * n1
+            normals[j * nm + q, 2] = n2

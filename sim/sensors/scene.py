@@ -18,8 +18,9 @@ import numpy as np
 
 from sim.sensors.meshes import (
     LABELLED_TYPES, MAT, MAT_ALBEDO, MAT_GLOW, MAT_LABELLED, MAT_LIT, MAT_REFLECTIVITY, MAT_SEMANTIC, MAT_TINT,
-    place, type_mesh,
+    type_mesh,
 )
+from sim.sensors.kernels import place_instances
 from sim.sensors.state import KIND, SceneState
 from sim.sensors.static import StaticWorld
 
@@ -137,7 +138,12 @@ class FrameScene:
                 continue
             tb = _tables(kind)
             n, m = len(rows), len(tb.material)
-            verts.append(place(type_mesh(kind), ax[rows], ay[rows], ayaw[rows], a.scale[rows]).reshape(-1, 3))
+            # vertices placed, normals of the scaled mesh (S⁻¹·n, normalised) turned by each yaw
+            v_k, n_k = np.empty((n * tb.n_vertices, 3), dtype=np.float32), np.empty((n * m, 3), dtype=np.float32)
+            place_instances(type_mesh(kind).vertices, tb.normals, a.scale[rows].astype(np.float32), ax[rows], ay[rows],
+                            np.cos(ayaw[rows]), np.sin(ayaw[rows]), v_k, n_k)
+            verts.append(v_k)
+            normals.append(n_k)
             tris.append((tb.triangles[None] + (nv + tb.n_vertices * np.arange(n))[:, None, None]).reshape(-1, 3))
             nv += n * tb.n_vertices
             mats.append(np.tile(tb.material, n))
@@ -150,12 +156,6 @@ class FrameScene:
                 glow_idx.append((nt + m * np.arange(n)[:, None] + tb.lamp_idx[None]).ravel())
                 glow_rgb.append(np.tile(tb.lamp_rgb, (n, 1)))
             nt += n * m
-            # normals of the scaled mesh: S⁻¹·n, normalised, then turned by each instance's yaw
-            nm = tb.normals[None] / a.scale[rows][:, None, :]
-            nm /= np.linalg.norm(nm, axis=2, keepdims=True)
-            cy, sy = np.cos(ayaw[rows])[:, None], np.sin(ayaw[rows])[:, None]
-            normals.append(np.stack([cy * nm[..., 0] - sy * nm[..., 1], sy * nm[..., 0] + cy * nm[..., 1], nm[..., 2]],
-                                    axis=-1).reshape(-1, 3))
 
         self.vertices = np.ascontiguousarray(np.concatenate(verts), dtype=np.float32)
         self.triangles = np.ascontiguousarray(np.concatenate(tris), dtype=np.uint32)
