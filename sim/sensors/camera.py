@@ -133,6 +133,8 @@ class Camera:
         image = np.empty((c.height, c.width, 3), dtype=np.uint8)
         semantic = np.empty(len(t), dtype=np.uint8)
         instance = np.empty(len(t), dtype=np.int32)
+        # visible pixels per instance id (bin id + 1: −1, none, is bin 0)
+        pixels = np.zeros(max(int(scene.instance.max()), int(scene.objects.id.max(initial=-1))) + 2, dtype=np.int64)
         tex = scene.static.texture
         camera_pixels(
             t, tri, h.ground, h.normal, rng_m, fog_t, self._dir_rows, self.origin, scene.pose32(),
@@ -143,9 +145,9 @@ class Camera:
             np.float32(w.headlights * 2.5 if night else 0.0), np.float32(1 / (0.4 * spec.max_depth)), self.sky(w),
             streaks, np.float32(w.rain * 0.22), np.float32(255 * w.contrast),
             np.float32(0.45 * 255 * (1 - w.contrast)), noise if noise is not None else _EMPTY, off,
-            image.reshape(-1, 3), semantic, instance)
+            image.reshape(-1, 3), semantic, instance, pixels)
+        boxes = self._labels(scene, state, pixels, w)
         instance = instance.reshape(c.height, c.width)
-        boxes = self._labels(scene, state, instance, w)
         return CameraFrame(spec.name, state.t, image, t.reshape(c.height, c.width), instance,
                            semantic.reshape(c.height, c.width), boxes, c, state.weather)
 
@@ -162,14 +164,14 @@ class Camera:
         return self._streaks[off:off + c.height].reshape(-1)
 
     # ---- labels -----------------------------------------------------------------------------------
-    def _labels(self, scene: FrameScene, state: SceneState, instance: np.ndarray, w: Weather) -> tuple[Box2D, ...]:
-        """2D labels for the objects with enough visible pixels (all geometry in the vehicle frame)."""
+    def _labels(self, scene: FrameScene, state: SceneState, pixels: np.ndarray, w: Weather) -> tuple[Box2D, ...]:
+        """2D labels for the objects with enough visible pixels (`pixels`: the count per instance
+        id + 1), all geometry in the vehicle frame."""
         spec, c = self.spec, self.calib
         obj = scene.objects
         if not len(obj.id):
             return ()
-        counts = np.bincount(instance.ravel() + 1, minlength=int(obj.id.max()) + 2)  # −1 (none) → bin 0
-        vis = counts[obj.id + 1]
+        vis = pixels[obj.id + 1]
         sel = np.nonzero(vis >= spec.min_visible_pixels)[0]
         kinds = obj.kind[sel]
         # signs and lights: only from the front, where the sign or the state can be read

@@ -31,8 +31,9 @@ def camera_pixels(t, tri, ground, normals, rng_m, fog_t, ray_dir, origin, pose,
                   shade, light, albedo, is_wall, sem_table, inst_table,
                   tex, tex_grid, ground_sem, lamp_map, lamp_grid, lamp_rgb,
                   windows_lit, beam_ground, beam_mesh, head_k, fade_k, sky,
-                  streaks, rain_k, gain, bias, noise, noise_off, image, semantic, instance):
-    """Shade every pixel and write its RGB (uint8, H·W×3 row-major), semantic class and instance.
+                  streaks, rain_k, gain, bias, noise, noise_off, image, semantic, instance, pixels):
+    """Shade every pixel and write its RGB (uint8, H·W×3 row-major), semantic class and instance,
+    and count the pixels of each instance id in `pixels[id + 1]`.
 
     Per pixel, in the order the numpy version applied them: the triangle's lit colour; on the
     ground, the texture's albedo under the ground light plus street-lamp pools (`lamp_grid[5]`
@@ -62,6 +63,7 @@ def camera_pixels(t, tri, ground, normals, rng_m, fog_t, ray_dir, origin, pose,
         c0, c1, c2 = shade[0, k], shade[1, k], shade[2, k]
         semantic[i] = sem_table[k]
         instance[i] = inst_table[k]
+        pixels[inst_table[k] + 1] += 1
         dxi, dyi, dzi = ray_dir[0, i], ray_dir[1, i], ray_dir[2, i]
         if ground[i]:
             xv = ox + ti * dxi
