@@ -237,3 +237,19 @@ def place_instances(mesh_v, mesh_n, scale, x, y, cos_yaw, sin_yaw, verts, normal
             normals[j * nm + q, 0] = c64 * n0 - s64 * n1
             normals[j * nm + q, 1] = s64 * n0 + c64 * n1
             normals[j * nm + q, 2] = n2
+
+
+@njit(cache=True)
+def resolve_hits(t_mesh, prim, ground_t, none):
+    """Per ray: the ground when it is nearer than any mesh (nothing stands below it), the nearer
+    ray parameter, and the hit triangle's row (`none`, the last row, for a miss)."""
+    n = len(t_mesh)
+    t = np.empty(n, dtype=np.float32)
+    tri = np.empty(n, dtype=np.int64)
+    ground = np.empty(n, dtype=np.bool_)
+    for i in range(n):
+        g = ground_t[i] < t_mesh[i]
+        ground[i] = g
+        t[i] = ground_t[i] if g else t_mesh[i]
+        tri[i] = min(np.int64(prim[i]), none)
+    return t, tri, ground

@@ -20,7 +20,7 @@ from sim.sensors.meshes import (
     LABELLED_TYPES, MAT, MAT_ALBEDO, MAT_GLOW, MAT_LABELLED, MAT_LIT, MAT_REFLECTIVITY, MAT_SEMANTIC, MAT_TINT,
     type_mesh,
 )
-from sim.sensors.kernels import place_instances
+from sim.sensors.kernels import place_instances, resolve_hits
 from sim.sensors.state import KIND, SceneState
 from sim.sensors.static import StaticWorld
 
@@ -254,13 +254,9 @@ class FrameScene:
         lib = o3d()
         r = self.scene.cast_rays(lib.core.Tensor.from_numpy(np.ascontiguousarray(rays, dtype=np.float32)),
                                  nthreads=cast_threads())
-        t_mesh = r["t_hit"].numpy()
         if ground_t is None:
             ground_t = ground_rays(rays)
-        # nothing stands below the ground, so the ground is hit exactly when it is nearer than any mesh
-        ground = ground_t < t_mesh
-        t = np.minimum(t_mesh, ground_t)
-        tri = np.minimum(r["primitive_ids"].numpy(), np.uint32(self.none)).astype(np.intp)
+        t, tri, ground = resolve_hits(r["t_hit"].numpy(), r["primitive_ids"].numpy(), ground_t, self.none)
         return Hits(t, tri, ground, r["primitive_normals"].numpy())
 
 
