@@ -169,13 +169,10 @@ class FrameScene:
         self.albedo = albedo
         self.glow_idx = np.concatenate(glow_idx)  # the triangles that emit light this frame ...
         self.glow_rgb = np.concatenate(glow_rgb).astype(np.float32)  # ... and their light (k×3)
-        self.emits = np.zeros(T + 1, dtype=bool)
-        self.emits[self.glow_idx] = True
         self.instance = np.append(np.concatenate(insts), -1).astype(np.int32)
         self.semantic = np.append(MAT_SEMANTIC[mat], 0).astype(np.uint8)
         self.reflectivity = np.append(MAT_REFLECTIVITY[mat], 0).astype(np.float32)
         self.is_wall = self.material == MAT_WALL  # T+1
-        self.has_walls = bool(self.is_wall.any())
         self.normals = np.concatenate(normals).astype(np.float32)  # T×3, vehicle frame
         self.none = T
 
