@@ -13,6 +13,7 @@ import numpy as np
 
 from sim.sensors.frames import Box2D, CameraFrame
 from sim.sensors.ground import GROUND_SEMANTIC
+from sim.sensors.kernels import camera_pixels
 from sim.sensors.meshes import LABELLED_TYPES, MAT, type_mesh
 from sim.sensors.scene import FrameScene, ground_rays, o3d
 from sim.sensors.specs import CameraSpec
@@ -26,6 +27,7 @@ MIN_TRANSMITTANCE = 0.05  # objects deeper in fog or haze than this get no label
 _OFFSET = 100.0  # spacing of the canonical meshes in the label scene [m]
 _LIGHT_CLASS = {2: "traffic_light_red", 3: "traffic_light_yellow", 4: "traffic_light_green"}
 _CLASS = {"sedan": "car", "suv": "car", "van": "car", "pedestrian": "pedestrian", "stop_sign": "stop_sign"}
+_EMPTY = np.zeros(0, dtype=np.float32)  # an absent layer (no rain, no noise)
 _KIND_STOP, _KIND_LIGHT = LABELLED_TYPES.index("stop_sign"), LABELLED_TYPES.index("traffic_light")
 
 
@@ -70,7 +72,8 @@ class Camera:
         self.T_cv = c.T_camera_vehicle
         d_opt = c.rays().reshape(-1, 3)
         self.dirs = (d_opt @ T[:3, :3].T).astype(np.float32)  # vehicle frame, optical z = 1
-        self.dx, self.dy, self.dz = (np.ascontiguousarray(self.dirs[:, k]) for k in range(3))
+        self._dir_rows = np.ascontiguousarray(self.dirs.T)  # 3 × N: the kernel's layout
+        self.dx, self.dy, self.dz = self._dir_rows
         self.norm = np.linalg.norm(self.dirs, axis=1).astype(np.float32)
         self.elev = self.dirs[:, 2] / self.norm
         self.origin = T[:3, 3].astype(np.float32)
@@ -108,99 +111,45 @@ class Camera:
 
     def capture(self, scene: FrameScene, state: SceneState) -> CameraFrame:
         """Render one frame. Meshes are flat-shaded, so each triangle's lit colour is computed once
-        and gathered per pixel; the ground is shaded per pixel from its texture."""
+        and gathered per pixel; the ground is shaded per pixel from its texture; one compiled
+        loop does every per-pixel step (`kernels.camera_pixels`)."""
         spec, c = self.spec, self.calib
         w = weather(state.weather)
-        dx, dy, o = self.dx, self.dy, self.origin
         h = scene.cast(self._rays, self._ground_t)
         t, tri = h.t, h.tri
         rng_m = t * self.norm  # range along the ray [m]; inf: sky, or ground beyond max_depth
+        with np.errstate(invalid="ignore", over="ignore"):  # haze or fog (Koschmieder) transmittance
+            fog_t = np.exp(-w.fog * rng_m)
 
         amb, sun_rgb = np.asarray(w.ambient, dtype=np.float32), np.asarray(w.sun, dtype=np.float32)
         sun = scene.vector_to_vehicle(np.asarray(w.sun_dir))
-        lam = scene.lambert(o, sun)  # per triangle; the last row is the ground's
+        lam = scene.lambert(self.origin, sun)  # per triangle; the last row is the ground's
         light = amb[:, None] + sun_rgb[:, None] * lam  # 3 × T+1
-        # colour work is planar (3 × N): per-channel rows keep every numpy op contiguous
-        col = np.take(scene.shaded(light), tri, axis=1)
-        semantic = np.take(scene.semantic, tri)
-        g = np.nonzero(h.ground)[0]
-        night = w.headlights >= 0.5
         lamps = w.headlights > 0 and len(scene.static.lamps) > 0  # street lamps are lit
-        if len(g):
-            tg = t[g]
-            texel = scene.texels(o[0] + tg * dx[g], o[1] + tg * dy[g], lamps=lamps)
-            if lamps:
-                texel, lamp = texel
-            semantic[g] = GROUND_SEMANTIC[texel[:, 3]]
-            g_alb = texel[:, :3].T * np.float32(1 / 255)
-            g_light = light[:, -1:]
-            if lamps:  # street-lamp pools, from the baked light map
-                g_light = g_light + np.array([[1.0], [0.85], [0.6]], dtype=np.float32) * (0.55 * w.headlights * lamp)
-            g_col = g_alb * g_light
-            for ch in range(3):
-                col[ch, g] = g_col[ch]
-        if scene.has_walls:
-            walls = np.nonzero(np.take(scene.material, tri) == MAT["wall"])[0]
-            if len(walls):
-                self._windows(scene, walls, t, h.normal, light, tri, col, state.weather in ("night", "dusk"))
-        if night:  # the ego's headlights: a cone, inverse-square
-            alb = np.take(scene.albedo, tri, axis=1)
-            if len(g):
-                for ch in range(3):
-                    alb[ch, g] = g_alb[ch]
-            beam = np.where(h.ground, self._beam_ground, self._beam_mesh)
-            col += alb * (beam * (w.headlights * 2.5) / (1 + (rng_m * (1 / 15)) ** 2))
-        # haze or fog (Koschmieder) towards the sky's colour, fading out over the last 40 % of
-        # max_depth; the sky itself (range inf) is all sky
-        with np.errstate(invalid="ignore", over="ignore"):
-            f = np.exp(-w.fog * rng_m) * np.clip(2.5 - rng_m * (1 / (0.4 * spec.max_depth)), 0, 1)
-        sky = self.sky(w)
-        col -= sky
-        col *= f
-        col += sky
-        if w.rain > 0:
-            col += w.rain * 0.22 * self._rain_layer()
-        col *= np.float32(255 * w.contrast)  # contrast about mid-grey, to 0–255
-        col += np.float32(0.45 * 255 * (1 - w.contrast))
+        night = w.headlights >= 0.5
+        streaks = self._rain_layer() if w.rain > 0 else _EMPTY
         noise = self._noise(w)
-        if noise is not None:
-            k = col.size
-            off = int(self.rng.integers(0, len(noise) - k))
-            col += noise[off:off + k].reshape(3, -1)
-        else:
-            col += np.float32(0.5)
-        np.clip(col, 0, 255, out=col)
+        off = int(self.rng.integers(0, len(noise) - 3 * len(t))) if noise is not None else 0
         image = np.empty((c.height, c.width, 3), dtype=np.uint8)
-        for ch in range(3):
-            image[..., ch] = col[ch].reshape(c.height, c.width)
-
-        instance = np.take(scene.instance, tri).reshape(c.height, c.width)
-        boxes = self._labels(scene, state, instance, w)
+        semantic = np.empty(len(t), dtype=np.uint8)
+        instance = np.empty(len(t), dtype=np.int32)
+        # visible pixels per instance id (bin id + 1: −1, none, is bin 0)
+        pixels = np.zeros(max(int(scene.instance.max()), int(scene.objects.id.max(initial=-1))) + 2, dtype=np.int64)
+        tex = scene.static.texture
+        camera_pixels(
+            t, tri, h.ground, h.normal, rng_m, fog_t, self._dir_rows, self.origin, scene.pose32(),
+            scene.shaded(light), light, scene.albedo, scene.is_wall, scene.semantic, scene.instance,
+            tex.bytes, tex.grid(), GROUND_SEMANTIC, scene.static.lampmap.reshape(-1), scene.static.lamp_grid(lamps),
+            np.array([1.0, 0.85, 0.6, 0.55 * w.headlights], dtype=np.float32),
+            state.weather in ("night", "dusk"), self._beam_ground, self._beam_mesh,
+            np.float32(w.headlights * 2.5 if night else 0.0), np.float32(1 / (0.4 * spec.max_depth)), self.sky(w),
+            streaks, np.float32(w.rain * 0.22), np.float32(255 * w.contrast),
+            np.float32(0.45 * 255 * (1 - w.contrast)), noise if noise is not None else _EMPTY, off,
+            image.reshape(-1, 3), semantic, instance, pixels)
+        boxes = self._labels(scene, state, pixels, w)
+        instance = instance.reshape(c.height, c.width)
         return CameraFrame(spec.name, state.t, image, t.reshape(c.height, c.width), instance,
                            semantic.reshape(c.height, c.width), boxes, c, state.weather)
-
-    def _windows(self, scene: FrameScene, idx, t, n, light, tri, col, lit: bool) -> None:
-        """Facade pattern on building walls (world-anchored): windows every 3.2 m up and 3 m along,
-        some lit at night."""
-        o = self.origin
-        ti = t[idx]
-        px, py = scene.to_world(o[0] + ti * self.dx[idx], o[1] + ti * self.dy[idx])
-        pz = o[2] + ti * self.dz[idx]
-        nt = np.take(n, idx, axis=0)
-        nx, ny = nt[:, 0], nt[:, 1]
-        along = py * (scene.c * nx - scene.s * ny) - px * (scene.s * nx + scene.c * ny)
-        fz = pz - np.floor(pz * (1 / 3.2)) * 3.2
-        fa = along - np.floor(along * (1 / 3.0)) * 3.0
-        win = (fz > 1.0) & (fz < 2.3) & (fa > 0.7) & (fa < 2.3)
-        wi = idx[win]
-        wl = np.take(light, tri[wi], axis=1)
-        glass = np.array([[0.16], [0.2], [0.26]], dtype=np.float32) * wl
-        if lit:
-            cell = (np.floor(pz[win] / 3.2) * 7919 + np.floor(along[win] / 3.0) * 104729).astype(np.int64)
-            on = (cell * 2654435761 % 1000) < 220
-            glass[:, on] += np.array([[0.9], [0.75], [0.45]], dtype=np.float32)
-        for ch in range(3):
-            col[ch, wi] = glass[ch]
 
     def _rain_layer(self) -> np.ndarray:
         c = self.calib
@@ -215,14 +164,14 @@ class Camera:
         return self._streaks[off:off + c.height].reshape(-1)
 
     # ---- labels -----------------------------------------------------------------------------------
-    def _labels(self, scene: FrameScene, state: SceneState, instance: np.ndarray, w: Weather) -> tuple[Box2D, ...]:
-        """2D labels for the objects with enough visible pixels (all geometry in the vehicle frame)."""
+    def _labels(self, scene: FrameScene, state: SceneState, pixels: np.ndarray, w: Weather) -> tuple[Box2D, ...]:
+        """2D labels for the objects with enough visible pixels (`pixels`: the count per instance
+        id + 1), all geometry in the vehicle frame."""
         spec, c = self.spec, self.calib
         obj = scene.objects
         if not len(obj.id):
             return ()
-        counts = np.bincount(instance.ravel() + 1, minlength=int(obj.id.max()) + 2)  # −1 (none) → bin 0
-        vis = counts[obj.id + 1]
+        vis = pixels[obj.id + 1]
         sel = np.nonzero(vis >= spec.min_visible_pixels)[0]
         kinds = obj.kind[sel]
         # signs and lights: only from the front, where the sign or the state can be read

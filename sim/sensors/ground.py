@@ -30,22 +30,21 @@ class GroundTexture:
     packed: np.ndarray  # (H·W) uint32 texels: bytes R, G, B (albedo) and the texel class (TERRAIN … YELLOW)
 
     @property
+    def bytes(self) -> np.ndarray:
+        """(H·W)×4 uint8 view of the texels: R, G, B, class."""
+        return self.packed.view(np.uint8).reshape(-1, 4)
+
+    def grid(self) -> np.ndarray:
+        """(x0, y0, 1/RES, width, height, 1) as float64: the compiled kernels' description of the grid."""
+        return np.array([self.x0, self.y0, 1 / RES, self.width, self.height, 1.0])
+
+    @property
     def rgb(self) -> np.ndarray:
         return self.packed.view(np.uint8).reshape(-1, 4)[:, :3]
 
     @property
     def cls(self) -> np.ndarray:
         return self.packed.view(np.uint8).reshape(-1, 4)[:, 3]
-
-    def lookup(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
-        """k×4 uint8 texels (R, G, B, class) at world points: one gather for colour and class."""
-        return np.take(self.packed, self.index(x, y)).view(np.uint8).reshape(-1, 4)
-
-    def index(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
-        """Flat texel index of world points (clamped to the border, which is grass)."""
-        c = np.clip(((x - self.x0) * (1 / RES)).astype(np.int32), 0, self.width - 1)
-        r = np.clip(((y - self.y0) * (1 / RES)).astype(np.int32), 0, self.height - 1)
-        return r * self.width + c
 
     def image(self) -> np.ndarray:
         """The texture as an H×W×3 image with north up (for looking at it)."""

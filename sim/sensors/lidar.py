@@ -10,10 +10,13 @@ import numpy as np
 
 from sim.sensors.frames import LidarFrame
 from sim.sensors.ground import GROUND_REFLECTIVITY, GROUND_SEMANTIC
+from sim.sensors.kernels import lidar_candidates, lidar_points, lidar_survivors
 from sim.sensors.scene import FrameScene, ground_rays
 from sim.sensors.specs import LidarSpec
 from sim.sensors.state import SceneState
 from sim.sensors.weather import weather
+
+_EMPTY = np.zeros(0, dtype=np.float32)  # an absent layer (no fog, no noise)
 
 
 class Lidar:
@@ -25,7 +28,7 @@ class Lidar:
         self.dirs_sensor = d_s.astype(np.float32)
         T = self.calib.T_vehicle_lidar
         dirs = (d_s @ T[:3, :3].T).astype(np.float32)  # vehicle frame, unit length
-        self.dx, self.dy, self.dz = (np.ascontiguousarray(dirs[:, k]) for k in range(3))
+        self._dir_rows = np.ascontiguousarray(dirs.T)  # 3 × N: the kernel's layout
         self.origin = T[:3, 3].astype(np.float32)
         self.ring = np.repeat(np.arange(spec.channels, dtype=np.uint8), spec.horizontal)
         n = len(d_s)
@@ -43,41 +46,25 @@ class Lidar:
     def capture(self, scene: FrameScene, state: SceneState) -> LidarFrame:
         spec = self.spec
         w = weather(state.weather)
-        dx, dy, dz, o = self.dx, self.dy, self.dz, self.origin
         h = scene.cast(self._rays, self._ground_t)
-        r = h.t
-        keep = (r < spec.max_range) & (r > spec.min_range)
+        idx = lidar_candidates(h.t, np.float32(spec.min_range), np.float32(spec.max_range))
+        fog_t = _EMPTY
+        if w.lidar_fog > 0:  # two-way extinction: fewer returns, weaker ones
+            with np.errstate(over="ignore", invalid="ignore"):
+                fog_t = np.exp(-2 * w.lidar_fog * h.t[idx])
         p_drop = spec.dropout + w.lidar_dropout
         if p_drop > 0 or w.lidar_fog > 0:
-            u = self._slice(self._uniform, len(r))
-            with np.errstate(over="ignore", invalid="ignore"):
-                keep &= u >= p_drop + (1 - p_drop) * (1 - np.exp(-2 * w.lidar_fog * r))
-        n = h.normal
-        cos_in = np.abs(n[:, 0] * dx + n[:, 1] * dy + n[:, 2] * dz)
-        idx = np.nonzero(keep)[0]
-        r = r[idx]
-        tri = h.tri[idx]
-        refl = np.take(scene.reflectivity, tri)
-        sem = np.take(scene.semantic, tri)
-        inst = np.take(scene.instance, tri)
-        cos_in = cos_in[idx]
-        gsel = np.nonzero(h.ground[idx])[0]
-        if len(gsel):
-            gi = idx[gsel]
-            cls = scene.texels(o[0] + h.t[gi] * dx[gi], o[1] + h.t[gi] * dy[gi])[:, 3]
-            refl[gsel] = GROUND_REFLECTIVITY[cls]
-            sem[gsel] = GROUND_SEMANTIC[cls]
-            cos_in[gsel] = -dz[gi]
-        intensity = refl * (0.35 + 0.65 * cos_in)
-        if w.lidar_fog > 0:
-            intensity *= np.exp(-2 * w.lidar_fog * r)
+            u = self._slice(self._uniform, len(h.t))
+            keep = lidar_survivors(idx, u, np.float32(p_drop), np.float32(1 - p_drop), fog_t)
+            idx = idx[keep]
+            if len(fog_t):
+                fog_t = fog_t[keep]
         sigma = spec.range_noise_std * w.lidar_noise
-        if sigma > 0 or spec.intensity_noise_std > 0:
-            z = self._slice(self._normal, 2 * len(r))
-            r = r + sigma * z[:len(r)]
-            intensity = intensity + spec.intensity_noise_std * z[len(r):]
-        points = np.take(self.dirs_sensor, idx, axis=0)
-        points *= r[:, None]
-        np.clip(intensity, 0, 1, out=intensity)
-        return LidarFrame(spec.name, state.t, points, intensity.astype(np.float32, copy=False), inst, sem,
-                          self.ring[idx], self.calib)
+        noisy = sigma > 0 or spec.intensity_noise_std > 0
+        z = self._slice(self._normal, 2 * len(idx)) if noisy else _EMPTY
+        tex = scene.static.texture
+        points, intensity, inst, sem, ring = lidar_points(
+            idx, h.t, h.tri, h.ground, h.normal, self._dir_rows, self.origin, scene.pose32(), scene.reflectivity,
+            scene.semantic, scene.instance, tex.bytes, tex.grid(), GROUND_REFLECTIVITY, GROUND_SEMANTIC, fog_t,
+            np.float32(sigma), np.float32(spec.intensity_noise_std), z, self.dirs_sensor, self.ring)
+        return LidarFrame(spec.name, state.t, points, intensity, inst, sem, ring, self.calib)

@@ -18,8 +18,9 @@ import numpy as np
 
 from sim.sensors.meshes import (
     LABELLED_TYPES, MAT, MAT_ALBEDO, MAT_GLOW, MAT_LABELLED, MAT_LIT, MAT_REFLECTIVITY, MAT_SEMANTIC, MAT_TINT,
-    place, type_mesh,
+    type_mesh,
 )
+from sim.sensors.kernels import place_instances, resolve_hits
 from sim.sensors.state import KIND, SceneState
 from sim.sensors.static import StaticWorld
 
@@ -137,7 +138,12 @@ class FrameScene:
                 continue
             tb = _tables(kind)
             n, m = len(rows), len(tb.material)
-            verts.append(place(type_mesh(kind), ax[rows], ay[rows], ayaw[rows], a.scale[rows]).reshape(-1, 3))
+            # vertices placed, normals of the scaled mesh (S⁻¹·n, normalised) turned by each yaw
+            v_k, n_k = np.empty((n * tb.n_vertices, 3), dtype=np.float32), np.empty((n * m, 3), dtype=np.float32)
+            place_instances(type_mesh(kind).vertices, tb.normals, a.scale[rows].astype(np.float32), ax[rows], ay[rows],
+                            np.cos(ayaw[rows]), np.sin(ayaw[rows]), v_k, n_k)
+            verts.append(v_k)
+            normals.append(n_k)
             tris.append((tb.triangles[None] + (nv + tb.n_vertices * np.arange(n))[:, None, None]).reshape(-1, 3))
             nv += n * tb.n_vertices
             mats.append(np.tile(tb.material, n))
@@ -150,12 +156,6 @@ class FrameScene:
                 glow_idx.append((nt + m * np.arange(n)[:, None] + tb.lamp_idx[None]).ravel())
                 glow_rgb.append(np.tile(tb.lamp_rgb, (n, 1)))
             nt += n * m
-            # normals of the scaled mesh: S⁻¹·n, normalised, then turned by each instance's yaw
-            nm = tb.normals[None] / a.scale[rows][:, None, :]
-            nm /= np.linalg.norm(nm, axis=2, keepdims=True)
-            cy, sy = np.cos(ayaw[rows])[:, None], np.sin(ayaw[rows])[:, None]
-            normals.append(np.stack([cy * nm[..., 0] - sy * nm[..., 1], sy * nm[..., 0] + cy * nm[..., 1], nm[..., 2]],
-                                    axis=-1).reshape(-1, 3))
 
         self.vertices = np.ascontiguousarray(np.concatenate(verts), dtype=np.float32)
         self.triangles = np.ascontiguousarray(np.concatenate(tris), dtype=np.uint32)
@@ -169,12 +169,10 @@ class FrameScene:
         self.albedo = albedo
         self.glow_idx = np.concatenate(glow_idx)  # the triangles that emit light this frame ...
         self.glow_rgb = np.concatenate(glow_rgb).astype(np.float32)  # ... and their light (k×3)
-        self.emits = np.zeros(T + 1, dtype=bool)
-        self.emits[self.glow_idx] = True
         self.instance = np.append(np.concatenate(insts), -1).astype(np.int32)
         self.semantic = np.append(MAT_SEMANTIC[mat], 0).astype(np.uint8)
         self.reflectivity = np.append(MAT_REFLECTIVITY[mat], 0).astype(np.float32)
-        self.has_walls = bool((mat == MAT_WALL).any())
+        self.is_wall = self.material == MAT_WALL  # T+1
         self.normals = np.concatenate(normals).astype(np.float32)  # T×3, vehicle frame
         self.none = T
 
@@ -223,16 +221,13 @@ class FrameScene:
         ex, ey = float(self.ego_xy[0]), float(self.ego_xy[1])
         return ex + self.c * xv - self.s * yv, ey + self.s * xv + self.c * yv
 
+    def pose32(self) -> np.ndarray:
+        """(cos yaw, sin yaw, x, y) of the ego as float32: `to_world` in the compiled kernels."""
+        return np.array([self.c, self.s, self.ego_xy[0], self.ego_xy[1]], dtype=np.float32)
+
     def vector_to_vehicle(self, v: np.ndarray) -> np.ndarray:
         """A world-frame direction (3,) in the vehicle frame."""
         return np.array([self.c * v[0] + self.s * v[1], -self.s * v[0] + self.c * v[1], v[2]], dtype=np.float32)
-
-    def texels(self, xv: np.ndarray, yv: np.ndarray, lamps: bool = False):
-        """Ground texels (k×4 uint8: R, G, B, class) under vehicle-frame points; with `lamps`,
-        also the street-lamp light there."""
-        xw, yw = self.to_world(xv, yv)
-        tex = self.static.texture.lookup(xw, yw)
-        return (tex, self.static.lamp_light(xw, yw)) if lamps else tex
 
     def lambert(self, origin: np.ndarray, sun: np.ndarray) -> np.ndarray:
         """Per-triangle Lambert term max(n·sun, 0), with n turned towards a viewer at `origin`
@@ -256,13 +251,9 @@ class FrameScene:
         lib = o3d()
         r = self.scene.cast_rays(lib.core.Tensor.from_numpy(np.ascontiguousarray(rays, dtype=np.float32)),
                                  nthreads=cast_threads())
-        t_mesh = r["t_hit"].numpy()
         if ground_t is None:
             ground_t = ground_rays(rays)
-        # nothing stands below the ground, so the ground is hit exactly when it is nearer than any mesh
-        ground = ground_t < t_mesh
-        t = np.minimum(t_mesh, ground_t)
-        tri = np.minimum(r["primitive_ids"].numpy(), np.uint32(self.none)).astype(np.intp)
+        t, tri, ground = resolve_hits(r["t_hit"].numpy(), r["primitive_ids"].numpy(), ground_t, self.none)
         return Hits(t, tri, ground, r["primitive_normals"].numpy())
 
 

@@ -63,12 +63,10 @@ class StaticWorld:
         self.wall = self.material == MAT["wall"]
         self.roof = self.material == MAT["roof"]
 
-    def lamp_light(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
-        """Street-lamp irradiance at world points (height ignored; 0 far from any lamp)."""
-        tex, (h, w) = self.texture, self.lampmap.shape
-        c = np.clip(((x - tex.x0) * (1 / LAMP_RES)).astype(np.int32), 0, w - 1)
-        r = np.clip(((y - tex.y0) * (1 / LAMP_RES)).astype(np.int32), 0, h - 1)
-        return np.take(self.lampmap.reshape(-1), r * w + c)
+    def lamp_grid(self, on: bool) -> np.ndarray:
+        """The light map's grid for the compiled kernels: (x0, y0, 1/LAMP_RES, width, height, on)."""
+        h, w = self.lampmap.shape
+        return np.array([self.texture.x0, self.texture.y0, 1 / LAMP_RES, w, h, float(on)])
 
     def select(self, xy: np.ndarray, radius: float, detail: float = 80.0) -> np.ndarray:
         """Boolean mask of the triangles whose chunk comes within `radius` [m] of xy; small
