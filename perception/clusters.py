@@ -2,9 +2,9 @@
 
 The detector sees the camera's 90° ahead; radar looks ahead too. A car closing in from behind
 matters the moment the planner wants to leave its lane (nudging around a parked car), and the
-lidar covers 360°. Its non-ground points outside the camera's view are grouped (points closer
-than LINK_M are one object), and every group big enough to be a car standing on the road becomes
-a car measurement for the tracker, which gives it a velocity over the following ticks.
+lidar covers 360°. Its non-ground points outside the camera's view and on the road are grouped
+(points closer than a range-dependent link are one object), and every group big enough to be a
+car becomes a car measurement for the tracker, which gives it a velocity over the following ticks.
 """
 from __future__ import annotations
 
@@ -27,6 +27,7 @@ MAX_EXTENT_M = 7.0  # longer groups are walls and hedges
 CENTRE_BEHIND_M = 1.0  # a car's centre lies about this far beyond its visible surface [m]
 OVERLAP_DEG = 5.0  # groups this far inside the camera's edge are left to the camera
 EGO_HALF = (2.6, 1.2)  # the ego's own body in the vehicle frame [m]
+CELL_M = 0.25  # points are thinned to one per cell of this size [m]
 
 
 def unseen_cars(points: np.ndarray, camera: CameraCalib, T_world_vehicle: np.ndarray, road_map: RoadMap,
@@ -42,8 +43,14 @@ def unseen_cars(points: np.ndarray, camera: CameraCalib, T_world_vehicle: np.nda
     keep = (p[:, 2] > GROUND_Z) & (p[:, 2] < TOP_Z) & (np.hypot(rel[:, 0], rel[:, 1]) < MAX_RANGE_M)
     keep &= (np.abs(p[:, 0]) > EGO_HALF[0]) | (np.abs(p[:, 1]) > EGO_HALF[1])
     keep &= np.abs(np.arctan2(rel[:, 1], rel[:, 0])) > half_fov
-    p = p[keep, :2]
-    if len(p) < MIN_POINTS:
+    # one point per 0.25 m cell, and only cells on the road: walls and hedges would otherwise
+    # give the grouping tens of thousands of points (and millions of pairs) in a dense town
+    cells, count = np.unique(np.floor(p[keep, :2] / CELL_M).astype(np.int64), axis=0, return_counts=True)
+    p = (cells + 0.5) * CELL_M
+    w = p @ T_world_vehicle[:2, :2].T + T_world_vehicle[:2, 3]
+    on_road = road_map.is_drivable(w) if len(w) else np.zeros(0, bool)
+    p, count = p[on_road], count[on_road]
+    if count.sum() < MIN_POINTS:
         return np.zeros((0, 2))
     pairs = cKDTree(p).query_pairs(max(LINK_M, LINK_PER_M * MAX_RANGE_M), output_type="ndarray")
     rng = np.hypot(p[:, 0], p[:, 1])
@@ -51,19 +58,19 @@ def unseen_cars(points: np.ndarray, camera: CameraCalib, T_world_vehicle: np.nda
     pairs = pairs[gap < np.maximum(LINK_M, LINK_PER_M * np.minimum(rng[pairs[:, 0]], rng[pairs[:, 1]]))]
     graph = coo_matrix((np.ones(len(pairs)), (pairs[:, 0], pairs[:, 1])), shape=(len(p), len(p)))
     n, label = connected_components(graph, directed=False)
-    counts = np.bincount(label, minlength=n)
+    counts = np.bincount(label, weights=count, minlength=n)
     centres = []
     for k in np.nonzero(counts >= MIN_POINTS)[0]:
         g = p[label == k]
         extent = float(np.ptp(g, axis=0).max())
         if not MIN_EXTENT_M <= extent <= MAX_EXTENT_M:
             continue
-        c = g.mean(axis=0)
+        c = np.average(g, axis=0, weights=count[label == k])
         centres.append(c + CENTRE_BEHIND_M * c / max(np.hypot(*c), 1e-9))  # from the surface to the middle
     if not centres:
         return np.zeros((0, 2))
     xy = np.asarray(centres) @ T_world_vehicle[:2, :2].T + T_world_vehicle[:2, 3]
-    xy = xy[road_map.is_drivable(xy)]
+    xy = xy[road_map.is_drivable(xy)]  # the middle too, not just some of its points
     if seen_xy is not None and len(seen_xy) and len(xy):
         near = np.hypot(*(xy[:, None, :] - np.asarray(seen_xy)[None, :, :]).transpose(2, 0, 1)).min(1) < gate_m
         xy = xy[~near]
