@@ -28,6 +28,7 @@ CENTRE_BEHIND_M = 1.0  # a car's centre lies about this far beyond its visible s
 OVERLAP_DEG = 5.0  # groups this far inside the camera's edge are left to the camera
 EGO_HALF = (2.6, 1.2)  # the ego's own body in the vehicle frame [m]
 CELL_M = 0.25  # points are thinned to one per cell of this size [m]
+ROAD_MARGIN_M = 1.5  # cells this far off the drivable area still count: a kerbside car's far side
 
 
 def unseen_cars(points: np.ndarray, camera: CameraCalib, T_world_vehicle: np.ndarray, road_map: RoadMap,
@@ -43,13 +44,13 @@ def unseen_cars(points: np.ndarray, camera: CameraCalib, T_world_vehicle: np.nda
     keep = (p[:, 2] > GROUND_Z) & (p[:, 2] < TOP_Z) & (np.hypot(rel[:, 0], rel[:, 1]) < MAX_RANGE_M)
     keep &= (np.abs(p[:, 0]) > EGO_HALF[0]) | (np.abs(p[:, 1]) > EGO_HALF[1])
     keep &= np.abs(np.arctan2(rel[:, 1], rel[:, 0])) > half_fov
-    # one point per 0.25 m cell, and only cells on the road: walls and hedges would otherwise
+    # one point per 0.25 m cell, and only cells on or by the road: walls and hedges would otherwise
     # give the grouping tens of thousands of points (and millions of pairs) in a dense town
     cells, count = np.unique(np.floor(p[keep, :2] / CELL_M).astype(np.int64), axis=0, return_counts=True)
     p = (cells + 0.5) * CELL_M
     w = p @ T_world_vehicle[:2, :2].T + T_world_vehicle[:2, 3]
-    on_road = road_map.is_drivable(w) if len(w) else np.zeros(0, bool)
-    p, count = p[on_road], count[on_road]
+    near_road = road_map.near_drivable(w, ROAD_MARGIN_M) if len(w) else np.zeros(0, bool)
+    p, count = p[near_road], count[near_road]
     if count.sum() < MIN_POINTS:
         return np.zeros((0, 2))
     pairs = cKDTree(p).query_pairs(max(LINK_M, LINK_PER_M * MAX_RANGE_M), output_type="ndarray")

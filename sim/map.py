@@ -227,6 +227,7 @@ class RoadMap:
         ]
         polys += [j.polygon for j in self.junctions.values() if j.polygon is not None]
         self.drivable = shapely.union_all(polys).buffer(0.05)
+        self._grown: dict[float, shapely.Geometry] = {}
         shapely.prepare(self.drivable)
 
     def _build_graph(self) -> None:
@@ -292,6 +293,15 @@ class RoadMap:
     def is_drivable(self, xy: np.ndarray) -> np.ndarray:
         xy = np.atleast_2d(np.asarray(xy, dtype=float))
         return shapely.contains_xy(self.drivable, xy[:, 0], xy[:, 1])
+
+    def near_drivable(self, xy: np.ndarray, margin: float) -> np.ndarray:
+        """Points on the drivable area or within `margin` [m] of it (the grown area is cached)."""
+        grown = self._grown.get(margin)
+        if grown is None:
+            grown = self._grown[margin] = self.drivable.buffer(margin)
+            shapely.prepare(grown)
+        xy = np.atleast_2d(np.asarray(xy, dtype=float))
+        return shapely.contains_xy(grown, xy[:, 0], xy[:, 1])
 
     def route_lanes(self, start: str, goal: str) -> list[str]:
         """Shortest lane sequence from `start` to `goal` (Dijkstra over the lane graph)."""
