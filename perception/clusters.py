@@ -12,6 +12,7 @@ import numpy as np
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 from scipy.spatial import cKDTree
+from scipy.spatial.distance import cdist
 
 from sim.map import RoadMap
 from sim.sensors.calibration import CameraCalib
@@ -38,6 +39,7 @@ def unseen_cars(points: np.ndarray, camera: CameraCalib, T_world_vehicle: np.nda
     `points`: lidar points in the vehicle frame (N×3). `seen_xy`: world positions of the cars the
     camera already placed this tick; a group within `gate_m` of one is that car, not another."""
     p = np.asarray(points, dtype=float).reshape(-1, 3)
+    R, t = T_world_vehicle[:2, :2], T_world_vehicle[:2, 3]  # planar vehicle → world
     cam_x, cam_y = camera.T_vehicle_camera[:2, 3]
     half_fov = np.arctan2(camera.cx, camera.fx) - np.radians(OVERLAP_DEG)
     rel = p[:, :2] - (cam_x, cam_y)
@@ -48,8 +50,7 @@ def unseen_cars(points: np.ndarray, camera: CameraCalib, T_world_vehicle: np.nda
     # give the grouping tens of thousands of points (and millions of pairs) in a dense town
     cells, count = np.unique(np.floor(p[keep, :2] / CELL_M).astype(np.int64), axis=0, return_counts=True)
     p = (cells + 0.5) * CELL_M
-    w = p @ T_world_vehicle[:2, :2].T + T_world_vehicle[:2, 3]
-    near_road = road_map.near_drivable(w, ROAD_MARGIN_M) if len(w) else np.zeros(0, bool)
+    near_road = road_map.near_drivable(p @ R.T + t, ROAD_MARGIN_M) if len(p) else np.zeros(0, bool)
     p, count = p[near_road], count[near_road]
     if count.sum() < MIN_POINTS:
         return np.zeros((0, 2))
@@ -70,9 +71,8 @@ def unseen_cars(points: np.ndarray, camera: CameraCalib, T_world_vehicle: np.nda
         centres.append(c + CENTRE_BEHIND_M * c / max(np.hypot(*c), 1e-9))  # from the surface to the middle
     if not centres:
         return np.zeros((0, 2))
-    xy = np.asarray(centres) @ T_world_vehicle[:2, :2].T + T_world_vehicle[:2, 3]
+    xy = np.asarray(centres) @ R.T + t
     xy = xy[road_map.is_drivable(xy)]  # the middle too, not just some of its points
     if seen_xy is not None and len(seen_xy) and len(xy):
-        near = np.hypot(*(xy[:, None, :] - np.asarray(seen_xy)[None, :, :]).transpose(2, 0, 1)).min(1) < gate_m
-        xy = xy[~near]
+        xy = xy[cdist(xy, np.asarray(seen_xy)).min(axis=1) >= gate_m]
     return xy
