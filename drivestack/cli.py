@@ -22,7 +22,7 @@ bench_app = typer.Typer(help="Speed benchmarks; each prints its numbers (`--json
                         no_args_is_help=True)
 app.add_typer(bench_app, name="bench")
 data_app = typer.Typer(help="Render datasets: `data detector` (YOLO frames), `data e2e` (expert driving).", no_args_is_help=True)
-train_app = typer.Typer(help="Train models from scratch, offline: `train detector`, `train e2e`.", no_args_is_help=True)
+train_app = typer.Typer(help="Train models from scratch, offline: `train detector`, `train lights`, `train e2e`.", no_args_is_help=True)
 app.add_typer(data_app, name="data")
 app.add_typer(train_app, name="train")
 console = Console(stderr=True)
@@ -118,6 +118,7 @@ app.command("view")(cli_view.view_cmd)  # the pygame viewer: drivestack/cli_view
 # perception: drivestack/cli_perception.py
 data_app.command("detector")(cli_perception.data_detector_cmd)
 train_app.command("detector")(cli_perception.train_detector_cmd)
+train_app.command("lights")(cli_perception.train_lights_cmd)
 data_app.command("e2e")(cli_e2e.data_e2e_cmd)
 train_app.command("e2e")(cli_e2e.train_e2e_cmd)
 bench_app.command("perception")(cli_perception.bench_perception_cmd)

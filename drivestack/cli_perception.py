@@ -1,4 +1,4 @@
-"""CLI commands of the perception stack: `data detector`, `train detector`, `bench perception`."""
+"""CLI commands of the perception stack: `data detector`, `train detector`, `train lights`, `bench perception`."""
 from __future__ import annotations
 
 import json
@@ -73,20 +73,45 @@ def train_detector_cmd(
     out.print(f"wrote {out_path} and {out_path.with_suffix('.json')}")
 
 
+def train_lights_cmd(
+    data: Path = typer.Option(Path("data/detector"), "--data", "-d", help="Dataset from `drivestack data detector` (its head boxes are the training crops)."),
+    out_path: Path = typer.Option(Path("models/light_state.pt"), "--out", "-o", help="Weights to write; the metrics JSON goes beside them."),
+    epochs: int = typer.Option(40, "--epochs", "-e", min=1, help="Training epochs (one is about 0.3 s per 1,000 heads)."),
+    seed: int = typer.Option(0, help="Training seed."),
+) -> None:
+    """Train the light-state reader: a small CNN that reads red / yellow / green from a crop of a
+    signal head found by the detector. Scores it on training-dev, dev and test (ground-truth boxes)."""
+    from perception.light_state import train_light_state
+
+    try:
+        with _bar() as bar:
+            task = bar.add_task("training light-state reader", total=epochs, info="")
+            metrics = train_light_state(data, out_path, epochs, seed=seed, progress=lambda e, n, acc: bar.update(
+                task, completed=e, info=f"training-dev accuracy {acc:.3f}"))
+    except ValueError as e:
+        raise UserError(str(e)) from None
+    out.print(f"train heads: {metrics['train_heads']}  ({metrics['train_s']} s)")
+    for split, m in metrics["splits"].items():
+        out.print(f"{split:>12}: {m['heads']:4d} heads  accuracy {m['accuracy']}  recall {m['recall']}")
+    out.print(f"wrote {out_path} and {out_path.with_suffix('.json')}")
+
+
 def bench_perception_cmd(
     data: Path = typer.Option(Path("data/detector"), "--data", "-d", help="Dataset whose test split is scored."),
     weights: Path = typer.Option(None, help="Fused weights \\[default: models/detector.pt]."),
     rgb_weights: Path = typer.Option(None, "--rgb-weights", help="Camera-only weights \\[default: models/detector_rgb.pt]; scored side by side if present."),
     split: str = typer.Option("test", help="Split to score: training-dev, dev or test."),
     out_dir: Path = typer.Option(Path("runs/bench_perception"), "--out", "-o", help="Where the per-bin tables and plot go."),
+    light_weights: Path = typer.Option(None, "--light-weights", help="Light-state reader \\[default: models/light_state.pt]."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
 ) -> None:
     """Detector quality and speed: mAP, per-class AP50, AP by distance and weather (fused vs camera-only),
-    3D position error of lifting, and detector latency on one thread."""
+    3D position error of lifting, and detector latency on one thread. Each detector is scored again
+    with its light boxes read by the light-state reader (two_stage_*), as the modular agent runs it."""
     from perception.evaluate import bench_perception
 
     try:
-        result = bench_perception(data, weights, rgb_weights, split, out_dir)
+        result = bench_perception(data, weights, rgb_weights, split, out_dir, light_weights)
     except (FileNotFoundError, ValueError) as e:
         raise UserError(str(e)) from None
     if as_json:

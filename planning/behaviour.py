@@ -43,6 +43,7 @@ class BehaviourParams:
     full_stop: float = 0.1  # [m/s], as CARLA's stop-sign test
     stop_zone: float = 3.0  # a full stop counts within this of the line [m]
     max_wait: float = 6.0  # at an all-way stop, stop deferring to others after waiting this long [s]
+    hold_over_line_speed: float = 1.0  # slower than this, a nose over the line is not yet committed [m/s]
 
 
 @dataclass
@@ -78,7 +79,17 @@ class BehaviourLayer:
         self._track_waiting(t, objects)
 
         for line in stop_lines:
-            if line.S < front - 0.5 or line.S - front > p.lookahead:
+            if line.S - front > p.lookahead or line.S < S:
+                continue
+            if line.S < front - 0.5:
+                # The nose is over the line (crept there while waiting to turn), the centre is not:
+                # the red-light rule counts the centre crossing, so a slow car holds where it is
+                # until green. A faster one is committed.
+                stop = line.state in (LightState.RED, None) or (line.state is LightState.YELLOW
+                                                                  and line.S not in self._yellow_go)
+                if line.kind == "light" and stop and ego.v < p.hold_over_line_speed:
+                    stops.append((front, State.STOP_LIGHT))
+                    break
                 continue
             dist = line.S - front
             if line.kind == "light":

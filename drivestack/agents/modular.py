@@ -2,7 +2,8 @@
 
 It shares the planner and controller with `expert`; only where the objects and light states come
 from differs. The HD map gives the route's stop lines and where their signal heads stand; the light
-*state* comes from the detector, associated with a head by 3D position.
+*state* comes from the detector's light boxes, read by the light-state reader, associated with a
+head by 3D position.
 """
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from perception.clusters import unseen_cars
 from perception.detector import Detection, Detector
 from perception.fusion import fused_image
 from perception.lifting import Detection3D, RadarReturns, lift
+from perception.light_state import LIGHT_CLASSES, LightStateReader
 from perception.tracker import Measurement, Track, Tracker
 from planning.planner import Planner, PlannerInput, PlannerOutput
 from sim.map import RoadMap
@@ -39,9 +41,15 @@ class ModularAgent:
     privileged = False
     uses_traffic_manager = False
 
-    def __init__(self, weights: str | None = None, mode: str = "fused", conf: float = 0.3) -> None:
+    def __init__(self, weights: str | None = None, mode: str = "fused", conf: float = 0.3,
+                 light_conf: float = 0.1, light_weights: str | None = None) -> None:
+        # Light boxes count from a lower score: a far head is 6–10 px and the YOLO is unsure of its
+        # colour, not of the head. The reader reads the state, and only a box within 4 m of a
+        # mapped head counts, so a false head costs little.
+        self.conf, self.light_conf = conf, light_conf
         try:
-            self.detector = Detector(weights, mode, conf=conf)
+            self.detector = Detector(weights, mode, conf=min(conf, light_conf))
+            self.reader = LightStateReader(light_weights)
         except (FileNotFoundError, ValueError) as e:
             raise UserError(str(e)) from None
         self.mode = mode
@@ -83,7 +91,8 @@ class ModularAgent:
         t0 = time.perf_counter()
         cam, lidar, radar = obs.sensors["camera"], obs.sensors["lidar"], obs.sensors["radar"]
         image = fused_image(cam, lidar, radar, self.mode)
-        self.detections = self.detector(image)
+        dets = [d for d in self.detector(image) if d.score >= (self.light_conf if d.cls in LIGHT_CLASSES else self.conf)]
+        self.detections = self.reader.relabel(cam.image, dets)
         t1 = time.perf_counter()
         points = transform(lidar.calib.T_vehicle_lidar, lidar.points)
         returns = RadarReturns.build(np.asarray(radar.range), np.asarray(radar.azimuth), np.asarray(radar.range_rate),

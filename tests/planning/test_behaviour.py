@@ -113,6 +113,22 @@ def test_yellow_far_away_stops_and_too_close_goes(signal_map):
     assert again.state is not State.STOP_LIGHT and no_stop_before(again.goal, line.S)
 
 
+@pytest.mark.parametrize("state", [LightState.RED, LightState.YELLOW, None])
+def test_a_crawling_nose_over_the_line_holds_until_green(signal_map, state):
+    """Crept 1 m over the line while waiting to turn, the light changes: the red-light rule counts
+    the centre crossing, so the car holds where it stands (dense_urban seed 0, modular)."""
+    r = junction_route(signal_map, "S", "N")
+    S = light(r, state).S - HALF + 1.0  # the front 1 m past the line, the centre 1.3 m short of it
+    held = decide(BehaviourLayer(signal_map, r), 0.0, r, S, 0.3, lines=[light(r, state)])
+    assert held.state is State.STOP_LIGHT and held.goal.stop_at == pytest.approx(S + HALF)
+    go = decide(BehaviourLayer(signal_map, r), 0.0, r, S, 0.3, lines=[light(r, LightState.GREEN)])
+    assert go.state is not State.STOP_LIGHT and no_stop_before(go.goal, light(r, state).S)
+    # moving on, it is committed; once the centre is over, the line is behind it
+    assert decide(BehaviourLayer(signal_map, r), 0.0, r, S, 3.0, lines=[light(r, state)]).state is not State.STOP_LIGHT
+    past = decide(BehaviourLayer(signal_map, r), 0.0, r, light(r, state).S + 0.5, 0.3, lines=[light(r, state)])
+    assert past.state is not State.STOP_LIGHT
+
+
 # ---- stop signs --------------------------------------------------------------------------------
 def stop_line(route):
     return StopLineState(float(route.piece_start[1]), "stop", None, "J")
