@@ -1,6 +1,7 @@
 """Actors as struct-of-arrays, so that a world tick is a handful of numpy calls."""
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -48,6 +49,14 @@ class Pedestrians:
 
     All paths are packed into one array (walker i's arc length offset by i·PACK) so that
     poses for every walker come from one `np.interp`.
+
+    A walker going round a standing car (see `sim.world_kernels.walkers_held`) stands `off` [m]
+    (x, y, in the world frame) beside its path point: it moves `off` toward `off_goal` at its
+    walking speed when stepping aside (held on its path meanwhile), at half of it when drifting
+    back to its path while walking. The offset is a world-frame vector, not a distance along the
+    path's normal, so that a corner of the path while off it does not make the walker jump.
+    `x, y` are the real pose; `yaw, v` the real heading and speed (the path's while on it);
+    `path_x, path_y, path_yaw` the path point. With `off` zero the pose is the path point's.
     """
 
     id: np.ndarray
@@ -63,12 +72,19 @@ class Pedestrians:
     v: np.ndarray = field(init=False)
     length: np.ndarray = field(init=False)
     width: np.ndarray = field(init=False)
+    path_x: np.ndarray = field(init=False)  # the path point at s [m]
+    path_y: np.ndarray = field(init=False)
+    path_yaw: np.ndarray = field(init=False)  # the path's direction at s [rad]
+    off: np.ndarray = field(init=False)  # n×2: where the walker stands relative to its path point [m]
+    off_goal: np.ndarray = field(init=False)  # n×2: where `off` is heading [m]
 
     PACK = 1e5
 
     def __post_init__(self) -> None:
         n = len(self.id)
         self.x, self.y, self.yaw, self.v = np.zeros(n), np.zeros(n), np.zeros(n), np.zeros(n)
+        self.path_x, self.path_y, self.path_yaw = np.zeros(n), np.zeros(n), np.zeros(n)
+        self.off, self.off_goal = np.zeros((n, 2)), np.zeros((n, 2))
         self.length, self.width = np.full(n, 0.6), np.full(n, 0.6)
         keys, xy, seg_yaw, cw = [], [], [], []
         self.path_len = np.zeros(n)
@@ -93,17 +109,18 @@ class Pedestrians:
         return len(self.id)
 
     def advance(self, dt: float, held: np.ndarray) -> None:
-        """Walk for dt [s]: everyone whose `go` is set and who is not `held` (bool per walker)."""
+        """Walk for dt [s]: everyone whose `go` is set and who is not `held` (bool per walker) along
+        the path; everyone whose `go` is set toward `off_goal` beside it."""
         if len(self.id):
-            self.v, self.s, self.x, self.y, self.yaw = _advance(
-                dt, held, self.go, self.speed, self.s, self.loop, self.path_len, self._base, self._keys, self._x,
-                self._y, self._yaw)
+            (self.v, self.s, self.x, self.y, self.yaw, self.path_x, self.path_y, self.path_yaw,
+             self.off) = _advance(dt, held, self.go, self.speed, self.s, self.loop, self.path_len, self._base,
+                                  self._keys, self._x, self._y, self._yaw, self.off, self.off_goal)
 
     def update_pose(self) -> None:
         if len(self.id):
-            _, _, self.x, self.y, self.yaw = _advance(0.0, np.ones(len(self.id), dtype=bool), self.go, self.speed,
-                                                      self.s, self.loop, self.path_len, self._base, self._keys,
-                                                      self._x, self._y, self._yaw)
+            _, _, self.x, self.y, self.yaw, self.path_x, self.path_y, self.path_yaw, _ = _advance(
+                0.0, np.ones(len(self.id), dtype=bool), self.go, self.speed, self.s, self.loop, self.path_len,
+                self._base, self._keys, self._x, self._y, self._yaw, self.off, self.off_goal)
 
     def at_kerb(self, ahead: float) -> list[tuple[int, int]]:
         """(walker, crosswalk) for looping walkers whose crosswalk starts within `ahead` [m]; every
@@ -120,19 +137,38 @@ def _path_key(s: float, loop: bool, path_len: float, base: float) -> float:
 
 
 @njit(cache=True)
-def _advance(dt, held, go, speed, s, loop, path_len, base, keys, xs, ys, seg_yaw):
-    """(v, s, x, y, yaw) after walking dt [s]; poses from the packed paths."""
+def _advance(dt, held, go, speed, s, loop, path_len, base, keys, xs, ys, seg_yaw, off, off_goal):
+    """(v, s, x, y, yaw, path x, path y, path yaw, off) after walking dt [s]; path points from the
+    packed paths. Off the path (or moving toward or away from it) the pose is the path point
+    plus `off` and (v, yaw) the real velocity; on it, exactly the path point's."""
     n = len(s)
     v_o, s_o, x_o, y_o, yaw_o = np.empty(n), np.empty(n), np.empty(n), np.empty(n), np.empty(n)
+    bx_o, by_o, byaw_o, off_o = np.empty(n), np.empty(n), np.empty(n), off.copy()
     for i in range(n):
         v_o[i] = speed[i] if (go[i] and not held[i]) else 0.0
         s_o[i] = s[i] + v_o[i] * dt
         key = _path_key(s_o[i], loop[i], path_len[i], base[i])
         j = locate(key, keys)
-        x_o[i] = interp_at(key, keys, xs, j)
-        y_o[i] = interp_at(key, keys, ys, j)
-        yaw_o[i] = seg_yaw[bisect_right(keys, key) - 1]
-    return v_o, s_o, x_o, y_o, yaw_o
+        x_o[i] = bx_o[i] = interp_at(key, keys, xs, j)
+        y_o[i] = by_o[i] = interp_at(key, keys, ys, j)
+        yaw_o[i] = byaw_o[i] = seg_yaw[bisect_right(keys, key) - 1]
+        ox, oy, gx, gy = off[i, 0], off[i, 1], off_goal[i, 0], off_goal[i, 1]
+        if go[i] and dt > 0.0 and (gx != ox or gy != oy):
+            # aside at walking speed, back to the path at half of it
+            step = speed[i] * dt if (gx != 0.0 or gy != 0.0) else 0.5 * speed[i] * dt
+            ex, ey = gx - ox, gy - oy
+            d = math.hypot(ex, ey)
+            if d <= step:
+                off_o[i, 0], off_o[i, 1] = gx, gy
+            else:
+                off_o[i, 0], off_o[i, 1] = ox + ex / d * step, oy + ey / d * step
+            vx = v_o[i] * math.cos(byaw_o[i]) + (off_o[i, 0] - ox) / dt
+            vy = v_o[i] * math.sin(byaw_o[i]) + (off_o[i, 1] - oy) / dt
+            v_o[i], yaw_o[i] = math.hypot(vx, vy), math.atan2(vy, vx)
+        if off_o[i, 0] != 0.0 or off_o[i, 1] != 0.0:
+            x_o[i] += off_o[i, 0]
+            y_o[i] += off_o[i, 1]
+    return v_o, s_o, x_o, y_o, yaw_o, bx_o, by_o, byaw_o, off_o
 
 
 @njit(cache=True)

@@ -37,7 +37,7 @@ from sim.vehicle_model import VehicleParams, step_many
 
 DT = 0.05  # physics step [s]
 AGENT_EVERY = 2  # agents and traffic run every 2 physics steps (10 Hz)
-PED_MAX_PAUSE = 3.0  # longest a walker waits for a standing car in its way before walking on [s]
+PED_MAX_PAUSE = 3.0  # a walker waits this long for a standing car in its way before going round it [s]
 EGO_PARAMS = VehicleParams()
 CAR_SIZES = np.array([[4.2, 1.8], [4.6, 1.9], [4.9, 2.0], [5.2, 2.1]])  # compact, sedan, SUV, van [m]
 
@@ -383,13 +383,14 @@ class World:
             if k not in clear:
                 clear[k] = self._crosswalk_clear(m.crosswalks[k])
             p.go[i] = clear[k]
-        # a walker waits for a moving car as long as it takes, for a standing one at most
-        # PED_MAX_PAUSE: then it walks on, through the car (a car and walkers waiting for each
-        # other would otherwise wait forever). A detour round the car is still to come (README)
+        # a walker waits for a moving car as long as it takes; after PED_MAX_PAUSE for a standing
+        # one it steps aside past the car's end (its rear if it can), walks past and returns to its
+        # path (a car and walkers waiting for each other would otherwise wait forever). It never
+        # walks through a car: boxed in on both sides, it waits
         v = self.vehicles
         self._ped_blocked, self._ped_paused = wk.walkers_held(
-            p.x, p.y, p.yaw, v.x, v.y, v.yaw, v.v, v.length, v.width, v.active, self._ped_paused,
-            AGENT_EVERY * DT, PED_MAX_PAUSE)
+            p.path_x, p.path_y, p.path_yaw, p.x, p.y, p.go, p.off, p.off_goal, v.x, v.y, v.yaw, v.v, v.length,
+            v.width, v.active, self._ped_paused, AGENT_EVERY * DT, PED_MAX_PAUSE)
 
     def _crosswalk_clear(self, cw) -> bool:
         if cw.signal_group is not None and self.map.junctions[cw.junction].signal is not None:
