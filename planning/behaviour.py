@@ -11,7 +11,7 @@ from enum import Enum
 
 import numpy as np
 
-from planning.lattice import Goal
+from planning.lattice import Goal, LatticeParams, comfortable_stop_time, stop_distance
 from planning.prediction import Prediction
 from sim.map import RoadMap
 from sim.route import Route
@@ -96,7 +96,7 @@ class BehaviourLayer:
                 if line.state in (LightState.RED, None):
                     stops.append((line.S, State.STOP_LIGHT))
                 elif line.state is LightState.YELLOW:
-                    if line.S not in self._yellow_go and ego.v**2 / (2 * p.comfort_decel) < dist:
+                    if line.S not in self._yellow_go and self._can_stop_comfortably(ego, dist):
                         stops.append((line.S, State.STOP_LIGHT))
                     else:
                         self._yellow_go.add(line.S)
@@ -138,6 +138,15 @@ class BehaviourLayer:
         return Decision(state, goal, lead_id)
 
     # ---- pieces ------------------------------------------------------------------------------
+    def _can_stop_comfortably(self, ego: VehicleState, dist: float) -> bool:
+        """Within `comfort_decel`, and as the lattice's comfortable stops (the jerk bound, from the
+        current acceleration): a yellow at 3 m/s while still pulling away is not a stop at 3 m/s²
+        but a 6 m/s³ one (town_loop seed 4)."""
+        jerk = LatticeParams().stop_jerk
+        v = max(ego.v, 0.0)
+        T = comfortable_stop_time(v, ego.accel, jerk)
+        return v**2 / (2 * self.params.comfort_decel) < dist and float(stop_distance(v, ego.accel, T)) < dist
+
     def _target_speed(self, S: float) -> float:
         r, p = self.route, self.params
         ahead = np.linspace(S, S + 60.0, 31)  # 2 m apart: no short turn falls between samples

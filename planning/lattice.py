@@ -142,7 +142,14 @@ class LatticePlanner:
             short = np.maximum(0.0, 4.0 + 1.5 * Sd - (lead_rear - S - half))
             lon_cost = lon_cost + p.k_gap * np.mean(short**2, axis=1)
         ok = (Sd.min(1) > -0.1) & (Sdd.max(1) <= p.max_accel + 1e-6) & (Sdd.min(1) >= -p.max_decel - 1e-6)
-        ok &= Sd.max(1) <= max(vt * p.speed_tolerance, s[1] + 0.1)
+        # above the target, no faster than now, but for the rise that easing off the accelerator
+        # takes within the jerk bound (a0² / 2j): without it only jerky speed changes are left
+        ok &= Sd.max(1) <= max(vt * p.speed_tolerance, s[1] + 0.1 + max(s[2], 0.0) ** 2 / (2 * p.stop_jerk))
+        cruise = np.zeros(len(lon_T), bool)
+        cruise[: len(Tv)] = Vv > 0.0  # speed changes; a quick change to standstill is a stop
+        asked = np.zeros(len(lon_T), bool)
+        if goal.stop_at is not None:
+            asked[len(Tv): len(Tv) + len(p.stop_times)] = True
         if goal.stop_at is not None:
             ok &= (S + half).max(1) <= goal.stop_at + 0.3
         # slow enough for the route's curves along the whole horizon (the behaviour's target speed
@@ -151,6 +158,15 @@ class LatticePlanner:
         curve_ok = ((Sd**2 * kappa).max(1) <= p.max_lat_accel) & ((Sd * kappa).max(1) <= p.max_yaw_rate)
         if np.any(ok & curve_ok):
             ok &= curve_ok
+        # speed changes within the jerk bound of the comfortable stops when one can do: the jerk
+        # cost alone lets a 2 s change of target speed win from full acceleration (town_loop s3).
+        # Stops keep all their durations: a crossing car may leave only a quick one
+        jerky = cruise & (np.abs(Sddd).max(1) > p.stop_jerk)
+        if np.any(ok & cruise & ~jerky):
+            ok &= ~jerky
+        jerky = asked & (np.abs(Sddd).max(1) > p.stop_jerk)
+        if np.any(ok & asked & ~jerky):
+            ok &= ~jerky
         # ---- lateral primitives ----
         offsets = np.array(p.lat_offsets if goal.allow_offset else (0.0,) + tuple(o for o in p.lat_offsets if abs(o) <= 0.5 and o != 0.0))
         Tl = np.repeat(np.array(p.lat_times), len(offsets))
@@ -246,7 +262,9 @@ def comfortable_stop_time(v0: float, a0: float, jerk: float) -> float:
     forward = (v0 + a0 * tt + 3 * c3[:, None] * tt**2 + 4 * c4[:, None] * tt**3).min(1) >= -0.05
     if np.any(forward & (peak <= jerk)):
         return float(T[np.argmax(forward & (peak <= jerk))])
-    return float(T[forward][np.argmin(peak[forward])])  # braking hard already: the gentlest there is
+    if np.any(forward):
+        return float(T[forward][np.argmin(peak[forward])])  # braking hard already: the gentlest there is
+    return float(T[0])  # braking so hard at so low a speed that it stops at once
 
 
 def _corners(x, y, yaw, length, width) -> np.ndarray:

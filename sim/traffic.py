@@ -474,8 +474,17 @@ class TrafficManager:
             must_stop = cf.entry_stop or (cf.entry_light and self._light(cf.junction, cf.group) is not LightState.GREEN)
             if not must_stop and not (yield_to_priority and cf.has_priority):
                 continue
-            # already on the conflicting connector, short of the conflict: it will not stop now
+            # already on the conflicting connector, short of the conflict and moving: it will not
+            # stop now.
+            # Connectors from one entry overlap where they start, so lane matching may put a car
+            # on a sibling of its own connector: a managed car counts only on its route's
+            # (two cars crossing on compatible connectors once waited for each other for good)
             for a, si, vi in on_c2:
+                other = drivers.get(a)
+                if other is not None and cf.c2 not in other.route.lane_ids:
+                    continue
+                if vi < p.stop_speed and si < cf.s_c2 - 2.0:
+                    continue  # standing well short of the conflict: it waits (often for us)
                 if a != row and si < cf.s_c2 + 1.0 and (cf.s_c2 - si) / max(vi, 1.0) < p.gap_acceptance:
                     return cf.s_c
             for a, si, vi in on_entry:

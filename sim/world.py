@@ -37,6 +37,7 @@ from sim.vehicle_model import VehicleParams, step_many
 
 DT = 0.05  # physics step [s]
 AGENT_EVERY = 2  # agents and traffic run every 2 physics steps (10 Hz)
+WALKER_GAP_S = 4.0  # a waiting walker crosses only if no moving car is nearer than this in time (or 25 m)
 PED_MAX_PAUSE = 3.0  # a walker waits this long for a standing car in its way before going round it [s]
 EGO_PARAMS = VehicleParams()
 CAR_SIZES = np.array([[4.2, 1.8], [4.6, 1.9], [4.9, 2.0], [5.2, 2.1]])  # compact, sedan, SUV, van [m]
@@ -398,4 +399,7 @@ class World:
             return plan.state(cw.signal_group, self.t) is LightState.GREEN and plan.time_to_change(self.t) > 6.0
         v = self.vehicles
         centre = (cw.a + cw.b) / 2
-        return not wk.moving_within(v.x, v.y, v.v, v.active, float(centre[0]), float(centre[1]), 25.0, 0.5)
+        # a gap a careful driver can stop for: 25 m, or 4 s at the car's speed (a walker stepping
+        # out 2.5 s ahead of a car at 10 m/s would leave it less than a comfortable stop)
+        return not wk.moving_within(v.x, v.y, v.v, v.active, float(centre[0]), float(centre[1]), 25.0, 0.5,
+                                    WALKER_GAP_S)

@@ -213,9 +213,10 @@ def _detour(bx, by, byaw, px, py, qx, qy, vx, vy, vyaw, length, width, active):
 
 
 @njit(cache=True)
-def moving_within(vx, vy, vv, active, x, y, radius, min_speed) -> bool:
-    """Is an active vehicle faster than `min_speed` [m/s] within `radius` [m] of (x, y)?"""
+def moving_within(vx, vy, vv, active, x, y, radius, min_speed, time_gap) -> bool:
+    """Is an active vehicle faster than `min_speed` [m/s] within `radius` [m] of (x, y), or
+    within `time_gap` [s] of it at its speed?"""
     for i in range(len(vx)):
-        if active[i] and math.hypot(vx[i] - x, vy[i] - y) < radius and vv[i] > min_speed:
+        if active[i] and vv[i] > min_speed and math.hypot(vx[i] - x, vy[i] - y) < max(radius, vv[i] * time_gap):
             return True
     return False

@@ -224,3 +224,15 @@ def test_an_accelerating_car_gets_a_comfortable_stop_among_its_candidates(road):
     assert not res.emergency and traj.v[-1] < 0.05
     assert not collides(traj, blocker, L, W, P.vehicle_margin)
     assert np.abs(np.diff(traj.a) / P.dt).max() <= P.stop_jerk + 0.05
+
+
+def test_a_lower_target_speed_is_met_within_the_jerk_bound_while_accelerating(road):
+    """town_loop seed 3: accelerating at +1 m/s² at 10.5 m/s when the curve ahead lowered the
+    target speed, the cheapest candidate changed speed within 2 s, at 5–6 m/s³. A speed change
+    within the comfortable stops' jerk bound is chosen when one exists."""
+    r = build_route(road, ["fwd.0"])
+    empty = predict([], road, T)
+    res = LatticePlanner(road).plan(0.0, r, (20.0, 10.5, 1.0), (0.0, 0.0, 0.0), Goal(target_speed=7.0), empty)
+    traj = res.trajectory
+    assert not res.emergency and traj.v[-1] < 7.5
+    assert np.abs(np.diff(traj.a) / P.dt).max() <= P.stop_jerk + 0.05

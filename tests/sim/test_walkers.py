@@ -156,3 +156,19 @@ def test_walkers_nobody_holds_stay_exactly_on_their_paths(make_scenario):
     for _ in range(200):
         world.step(world.autopilot_control())
         assert on_its_path(world), f"t={world.t}"
+
+
+def test_a_waiting_walker_leaves_a_fast_car_the_time_to_stop():
+    """A walker at the kerb crosses only if no moving car is within 25 m, or within 4 s at its
+    speed: at 10 m/s, 35 m is 3.5 s, less than a comfortable stop needs (town_loop seed 1)."""
+    from sim import world_kernels as wk
+    from sim.world import WALKER_GAP_S
+
+    def busy(distance: float, speed: float) -> bool:
+        one = lambda v: np.array([v], float)  # noqa: E731
+        return wk.moving_within(one(distance), one(0.0), one(speed), np.array([True]), 0.0, 0.0, 25.0, 0.5,
+                                WALKER_GAP_S)
+
+    assert busy(35.0, 10.0) and busy(20.0, 3.0)
+    assert not busy(35.0, 5.0)  # 7 s away
+    assert not busy(10.0, 0.0)  # standing
