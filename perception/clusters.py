@@ -2,7 +2,10 @@
 
 The detector sees the camera's 90° ahead; radar looks ahead too. A car closing in from behind
 matters the moment the planner wants to leave its lane (nudging around a parked car), and the
-lidar covers 360°. Its non-ground points outside the camera's view and on the road are grouped
+lidar covers 360°. So does a parked car the ego is squeezing past: within a few metres it is cut
+by the image's edge and the detector loses it (parked_car_blocking seed 4: the track died, the
+plan went back to the lane centre, into the car). Its non-ground points outside the camera's
+view or within NEAR_M of the camera, on the road, are grouped
 (points closer than a range-dependent link are one object), and every group big enough to be a
 car becomes a car measurement for the tracker, which gives it a velocity over the following ticks.
 """
@@ -26,7 +29,8 @@ MIN_POINTS = 8
 MIN_EXTENT_M = 1.2  # a car from any side is at least this long in its longest visible direction [m]
 MAX_EXTENT_M = 7.0  # longer groups are walls and hedges
 CENTRE_BEHIND_M = 1.0  # a car's centre lies about this far beyond its visible surface [m]
-OVERLAP_DEG = 5.0  # groups this far inside the camera's edge are left to the camera
+OVERLAP_DEG = 5.0  # groups this far inside the camera's edge are left to the camera ...
+NEAR_M = 10.0  # ... unless this close: a car cut by the image's edge beside the bumper is missed
 EGO_HALF = (2.6, 1.2)  # the ego's own body in the vehicle frame [m]
 CELL_M = 0.25  # points are thinned to one per cell of this size [m]
 ROAD_MARGIN_M = 1.5  # cells this far off the drivable area still count: a kerbside car's far side
@@ -34,7 +38,8 @@ ROAD_MARGIN_M = 1.5  # cells this far off the drivable area still count: a kerbs
 
 def unseen_cars(points: np.ndarray, camera: CameraCalib, T_world_vehicle: np.ndarray, road_map: RoadMap,
                 seen_xy: np.ndarray | None = None, gate_m: float = 4.0) -> np.ndarray:
-    """World-frame (K×2) centres of car-sized lidar groups outside the camera's view, on the road.
+    """World-frame (K×2) centres of car-sized lidar groups outside the camera's view (or close to
+    the bumper), on the road.
 
     `points`: lidar points in the vehicle frame (N×3). `seen_xy`: world positions of the cars the
     camera already placed this tick; a group within `gate_m` of one is that car, not another."""
@@ -45,7 +50,7 @@ def unseen_cars(points: np.ndarray, camera: CameraCalib, T_world_vehicle: np.nda
     rel = p[:, :2] - (cam_x, cam_y)
     keep = (p[:, 2] > GROUND_Z) & (p[:, 2] < TOP_Z) & (np.hypot(rel[:, 0], rel[:, 1]) < MAX_RANGE_M)
     keep &= (np.abs(p[:, 0]) > EGO_HALF[0]) | (np.abs(p[:, 1]) > EGO_HALF[1])
-    keep &= np.abs(np.arctan2(rel[:, 1], rel[:, 0])) > half_fov
+    keep &= (np.abs(np.arctan2(rel[:, 1], rel[:, 0])) > half_fov) | (np.hypot(rel[:, 0], rel[:, 1]) < NEAR_M)
     # one point per 0.25 m cell, and only cells on or by the road: walls and hedges would otherwise
     # give the grouping tens of thousands of points (and millions of pairs) in a dense town
     cells, count = np.unique(np.floor(p[keep, :2] / CELL_M).astype(np.int64), axis=0, return_counts=True)

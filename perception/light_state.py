@@ -109,9 +109,9 @@ class LightStateReader:
 
 
 # ---- training -------------------------------------------------------------------------------------
-def head_boxes(data: Path, split: str) -> tuple[list[np.ndarray], np.ndarray, np.ndarray, np.ndarray, list[str]]:
-    """The split's labelled heads: (images, image index per head, N×4 boxes, N labels 0–2, weathers)."""
-    images, index, boxes, labels, weathers = [], [], [], [], []
+def head_boxes(data: Path, split: str) -> tuple[list[np.ndarray], np.ndarray, np.ndarray, np.ndarray]:
+    """The split's labelled heads: (images, image index per head, N×4 boxes, N labels 0–2)."""
+    images, index, boxes, labels = [], [], [], []
     for line in (Path(data) / "meta" / f"{split}.jsonl").read_text().splitlines():
         m = json.loads(line)
         heads = [b for b in m["boxes"] if b["cls"] in LIGHT_CLASSES]
@@ -122,8 +122,7 @@ def head_boxes(data: Path, split: str) -> tuple[list[np.ndarray], np.ndarray, np
             index.append(len(images) - 1)
             boxes.append(b["xyxy"])
             labels.append(LIGHT_CLASSES.index(b["cls"]))
-            weathers.append(m["weather"])
-    return images, np.array(index, int), np.array(boxes, float).reshape(-1, 4), np.array(labels, int), weathers
+    return images, np.array(index, int), np.array(boxes, float).reshape(-1, 4), np.array(labels, int)
 
 
 def _crops(images, index, boxes, jitter=None) -> np.ndarray:
@@ -159,7 +158,7 @@ def train_light_state(data: Path, out: Path = DEFAULT_WEIGHTS, epochs: int = 40,
     torch.manual_seed(seed)
     torch.set_num_threads(threads)
     rng = np.random.default_rng(seed)
-    images, index, boxes, labels, _ = head_boxes(data, "train")
+    images, index, boxes, labels = head_boxes(data, "train")
     if not len(labels):
         raise ValueError(f"{data}: the train split has no traffic-light labels; render more frames with "
                          f"`drivestack data detector`")

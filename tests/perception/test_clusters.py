@@ -54,3 +54,13 @@ def test_cars_in_the_camera_view_and_seen_cars_are_left_to_the_camera():
 def test_an_empty_road_gives_nothing():
     points, calib = scan()
     assert len(unseen_cars(points, calib, T, ROAD)) == 0
+
+
+def test_a_car_just_ahead_beside_the_bumper_is_placed_from_lidar_too():
+    """6 m ahead in the next lane, 35° off the camera's axis: inside its view, but that close the
+    image's edge cuts it and the detector misses it (parked_car_blocking seed 4)."""
+    car = (156.0, 1.75)
+    points, calib = scan(car)
+    (found,) = unseen_cars(points, calib, T, ROAD)
+    assert np.hypot(*(found - car)) < 1.0
+    assert len(unseen_cars(points, calib, T, ROAD, seen_xy=np.array([[156.5, 1.5]]))) == 0  # the camera's

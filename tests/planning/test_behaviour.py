@@ -113,6 +113,23 @@ def test_yellow_far_away_stops_and_too_close_goes(signal_map):
     assert again.state is not State.STOP_LIGHT and no_stop_before(again.goal, line.S)
 
 
+def test_yellow_means_stop_only_if_a_jerk_bounded_stop_fits(signal_map):
+    """At 3.3 m/s, still pulling away at +0.6 m/s², 4 m short of the line: 3 m/s² would stop in
+    1.8 m, but the lattice's comfortable stop (3 m/s³ from the current acceleration) needs 5.5 m.
+    Braking anyway took 6 m/s³ (town_loop seed 4); so it goes. 7 m short, it stops."""
+    r = junction_route(signal_map, "S", "N")
+    line = light(r, LightState.YELLOW)
+
+    def at(front_to_line: float):
+        S = line.S - HALF - front_to_line
+        x, y = r.position(S)
+        ego = VehicleState(float(x), float(y), float(r.heading_at(S)), 3.3, accel=0.6)
+        return BehaviourLayer(signal_map, r).decide(0.0, ego, S, [], predict([], signal_map, T), [line])
+
+    assert at(4.0).state is not State.STOP_LIGHT and no_stop_before(at(4.0).goal, line.S)
+    assert at(7.0).state is State.STOP_LIGHT
+
+
 @pytest.mark.parametrize("state", [LightState.RED, LightState.YELLOW, None])
 def test_a_crawling_nose_over_the_line_holds_until_green(signal_map, state):
     """Crept 1 m over the line while waiting to turn, the light changes: the red-light rule counts

@@ -236,3 +236,4 @@ def test_a_lower_target_speed_is_met_within_the_jerk_bound_while_accelerating(ro
     traj = res.trajectory
     assert not res.emergency and traj.v[-1] < 7.5
     assert np.abs(np.diff(traj.a) / P.dt).max() <= P.stop_jerk + 0.05
+

@@ -224,3 +224,23 @@ def test_no_entry_while_a_conflicting_connector_is_occupied(make_scenario):
     assert sorted(entered) == [1, 2, 3, 4]
     assert all(min_speed[r] < 0.1 for r in entered)
     assert violations == []
+
+
+def test_only_a_moving_car_on_its_own_crossing_connector_is_a_threat(make_scenario):
+    """Inside a junction a car watches the connectors that cross its own. Connectors from one
+    entry overlap where they start, so lane matching can put a car on a sibling of its connector;
+    and a car standing well short of the crossing is waiting, often for us. Counting either made
+    two cars wait for each other for good (town_loop seed 4, dense_urban seed 2)."""
+    world = World(make_scenario(ALLWAY), 0)
+    tm = world.traffic
+    c, c2 = "J:S>J.0->J>N.0", "J:E>J.0->J>S.0"  # rows 2 and 3 in ALLWAY; they cross
+    cf = next(cf for cf in tm._conflicts[c] if cf.c2 == c2)
+
+    def threat(actor: int, s: float, v: float):
+        return tm._threat(2, c, {cf.lane: [(actor, s, v)]}, yield_to_priority=False)
+
+    assert threat(3, cf.s_c2 - 1.0, 2.0) == cf.s_c  # row 3 drives c2 towards the crossing
+    assert threat(1, cf.s_c2 - 1.0, 2.0) is None  # row 1 is matched to c2 but drives N>J → J>E
+    assert threat(0, cf.s_c2 - 3.0, 2.0) == cf.s_c  # the ego (route unknown) moving in
+    assert threat(0, cf.s_c2 - 3.0, 0.0) is None  # ... standing 3 m short of the crossing
+    assert threat(0, cf.s_c2 - 1.0, 0.0) == cf.s_c  # ... standing at it
