@@ -29,13 +29,13 @@ console = Console(stderr=True)
 out = Console()
 
 DEFAULT_SCENARIO = "town_loop"
-DEFAULT_AGENT = "autopilot"
+DEFAULT_AGENT = "modular"  # the mission's main job: the modular stack driving (README, "Perception")
 
 
 @app.command()
 def run(
     scenario: str = typer.Argument(DEFAULT_SCENARIO, help="A shipped scenario's name or a YAML file."),
-    agent: str = typer.Option(DEFAULT_AGENT, "--agent", "-a", help="Who drives: autopilot (the traffic rules, privileged), expert (planner + MPC on ground truth), modular (sensors → detector → tracker → planner → MPC) or e2e (one network from pixels)."),
+    agent: str = typer.Option(DEFAULT_AGENT, "--agent", "-a", help="Who drives: modular (sensors → detector → tracker → planner → MPC; the default), expert (planner + MPC on ground truth), autopilot (the traffic rules, privileged) or e2e (one network from pixels)."),
     seed: int = typer.Option(0, "--seed", "-s", help="Seed for everything random in the episode."),
     out_dir: Optional[Path] = typer.Option(None, "--out", "-o", help="Where to write episode.json \\[default: runs/SCENARIO-AGENT-sSEED]."),
     controller: Optional[str] = typer.Option(None, "--controller", "-c", help="The expert's tracker: mpc (default) or pid (pure pursuit + PID)."),

@@ -23,6 +23,7 @@ from sim.sensors.frames import DETECTION_CLASSES
 from sim.sensors.specs import CameraSpec, RadarSpec
 
 DISTANCE_BINS = ((0.0, 20.0), (20.0, 40.0), (40.0, np.inf))
+LIGHT_CONF = 0.1  # the modular agent keeps light boxes from this score (drivestack/agents/modular.py)
 POS_ERR_RANGE_M = 40.0
 
 
@@ -177,7 +178,10 @@ def bench_perception(data: Path, weights: Path | None = None, rgb_weights: Path 
         b = breakdown(run_split(data, split, det))
         ultra = evaluate_split(Path(w), run_yaml(data, mode, out / "yaml"), split)
         tables[mode] = {**ultra, **b}
-        two = run_split(data, split, det, reader)
+        # light boxes as the modular agent takes them (from score LIGHT_CONF), with and without the reader
+        low = Detector(w, mode, conf=LIGHT_CONF)
+        raw = breakdown(run_split(data, split, low))
+        two = run_split(data, split, low, reader)
         tables[f"{mode}+reader"] = {**breakdown(two), "read_ms": round(float(np.median([r["read_ms"] for r in two])), 3)}
         lights = lambda t: {c: t["overall"]["per_class_ap50"][c] for c in LIGHT_CLASSES}  # noqa: E731
         if mode == "fused":
@@ -186,7 +190,7 @@ def bench_perception(data: Path, weights: Path | None = None, rgb_weights: Path 
                       "frames": len(two),
                       # the same AP code for both, so the reader's gain is like for like
                       "two_stage_map50": tables["fused+reader"]["overall"]["map50"],
-                      "two_stage_light_ap50": lights(tables["fused+reader"]), "yolo_light_ap50": lights(b),
+                      "two_stage_light_ap50": lights(tables["fused+reader"]), "yolo_light_ap50": lights(raw),
                       "reader_ms": tables["fused+reader"]["read_ms"]}
         else:
             result["rgb_map50"], result["rgb_per_class_ap50"] = ultra["map50"], ultra["per_class_ap50"]

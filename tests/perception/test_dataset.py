@@ -102,3 +102,21 @@ def test_missing_weights_name_the_train_command(tmp_path):
 def test_an_empty_dataset_directory_is_a_clear_error(tmp_path):
     with pytest.raises(ValueError, match="no manifest.json.*drivestack data detector"):
         load_manifest(tmp_path)
+
+
+def test_bench_perception_scores_the_yolo_and_the_two_stage_detector(tiny_dataset, tmp_path, monkeypatch):
+    import perception.evaluate
+    from perception.evaluate import bench_perception
+    from perception.light_state import LIGHT_CLASSES
+    from perception.train import train_detector
+
+    out, _ = tiny_dataset
+    weights = tmp_path / "det.pt"
+    train_detector(out, "fused", epochs=1, imgsz=96, batch=4, out=weights, workers=0, runs=tmp_path / "runs", threads=1)
+    monkeypatch.setitem(perception.evaluate.DEFAULT_WEIGHTS, "rgb", tmp_path / "no_twin.pt")  # no twin here
+    r = bench_perception(out, weights, None, "test", tmp_path / "bench")
+    assert r["frames"] > 0 and r["latency_ms"] > 0 and r["reader_ms"] >= 0
+    assert set(r["two_stage_light_ap50"]) == set(r["yolo_light_ap50"]) == set(LIGHT_CLASSES)
+    tables = json.loads((tmp_path / "bench" / "perception.json").read_text())
+    assert set(tables) == {"fused", "fused+reader"}  # without the twin's weights it is left out
+    assert (tmp_path / "bench" / "perception_breakdown.png").is_file()
