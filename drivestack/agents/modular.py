@@ -91,7 +91,8 @@ class ModularAgent:
         t0 = time.perf_counter()
         cam, lidar, radar = obs.sensors["camera"], obs.sensors["lidar"], obs.sensors["radar"]
         image = fused_image(cam, lidar, radar, self.mode)
-        dets = [d for d in self.detector(image) if d.score >= (self.light_conf if d.cls in LIGHT_CLASSES else self.conf)]
+        dets = [d for d in self.detector(image)
+                if d.score >= (self.light_conf if d.cls in LIGHT_CLASSES else self.conf)]
         self.detections = self.reader.relabel(cam.image, dets)
         t1 = time.perf_counter()
         points = transform(lidar.calib.T_vehicle_lidar, lidar.points)
