@@ -142,9 +142,8 @@ class BehaviourLayer:
         """Within `comfort_decel`, and as the lattice's comfortable stops (the jerk bound, from the
         current acceleration): a yellow at 3 m/s while still pulling away is not a stop at 3 m/s²
         but a 6 m/s³ one (town_loop seed 4)."""
-        jerk = LatticeParams().stop_jerk
         v = max(ego.v, 0.0)
-        T = comfortable_stop_time(v, ego.accel, jerk)
+        T = comfortable_stop_time(v, ego.accel, LatticeParams.stop_jerk)
         return v**2 / (2 * self.params.comfort_decel) < dist and float(stop_distance(v, ego.accel, T)) < dist
 
     def _target_speed(self, S: float) -> float:

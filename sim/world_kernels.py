@@ -76,11 +76,7 @@ def walkers_held(bx, by, byaw, px, py, go, off, off_goal, vx, vy, vyaw, vv, leng
         qy = py[i] + PROBE * math.sin(byaw[i])
         blocked, by_moving = False, False
         for j in range(len(vx)):
-            if not active[j]:
-                continue
-            dx, dy = qx - vx[j], qy - vy[j]
-            c, s = math.cos(vyaw[j]), math.sin(vyaw[j])
-            if abs(dx * c + dy * s) < length[j] / 2 + CLEARANCE and abs(-dx * s + dy * c) < width[j] / 2 + CLEARANCE:
+            if active[j] and _in_body(qx, qy, j, vx, vy, vyaw, length, width):
                 blocked = True
                 by_moving = by_moving or vv[j] > 0.2
         paused_o[i] = paused[i] + dt if blocked else 0.0
@@ -102,6 +98,14 @@ def walkers_held(bx, by, byaw, px, py, go, off, off_goal, vx, vy, vyaw, vv, leng
                                                        width, active):
             off_goal[i, 0], off_goal[i, 1] = 0.0, 0.0
     return held, paused_o
+
+
+@njit(cache=True)
+def _in_body(x, y, j, vx, vy, vyaw, length, width) -> bool:
+    """Is (x, y) inside vehicle j's body grown by `CLEARANCE`?"""
+    dx, dy = x - vx[j], y - vy[j]
+    c, s = math.cos(vyaw[j]), math.sin(vyaw[j])
+    return abs(dx * c + dy * s) < length[j] / 2 + CLEARANCE and abs(-dx * s + dy * c) < width[j] / 2 + CLEARANCE
 
 
 @njit(cache=True)
@@ -181,15 +185,11 @@ def _detour(bx, by, byaw, px, py, qx, qy, vx, vy, vyaw, length, width, active):
     nx, ny = -s, c
     lo, hi, across = np.inf, -np.inf, 0.0
     for j in range(len(vx)):
-        if not active[j]:
-            continue
-        dx, dy = qx - vx[j], qy - vy[j]
-        cj, sj = math.cos(vyaw[j]), math.sin(vyaw[j])
-        if abs(dx * cj + dy * sj) < length[j] / 2 + CLEARANCE and abs(-dx * sj + dy * cj) < width[j] / 2 + CLEARANCE:
+        if active[j] and _in_body(qx, qy, j, vx, vy, vyaw, length, width):
             a, b = _extent(bx, by, nx, ny, j, CLEARANCE + HALF, vx, vy, vyaw, length, width)
             lo, hi = min(lo, a), max(hi, b)
-            if across == 0.0:
-                across = cj * nx + sj * ny  # the car's heading across the path: + its front on the left
+            if across == 0.0:  # the car's heading across the path: + its front on the left
+                across = math.cos(vyaw[j]) * nx + math.sin(vyaw[j]) * ny
     if lo > hi:
         return False, 0.0
     first = -1.0 if across > 0.5 else (1.0 if across < -0.5 else (-1.0 if -lo < hi else 1.0))
