@@ -56,11 +56,12 @@ def train_e2e_cmd(
     dagger_epochs: int = typer.Option(2, "--dagger-epochs", min=1, help="Retraining epochs per DAgger round."),
     batch_size: int = typer.Option(64, "--batch-size", min=1),
     lr: float = typer.Option(1e-3, "--lr", min=0.0, help="AdamW learning rate (cosine decay)."),
-    balance: float = typer.Option(0.5, "--balance", min=0.0, max=1.0, help="Sample frames with weight count(command)^-B (0: uniform; 1: every command equally)."),
+    balance: float = typer.Option(0.5, "--balance", min=0.0, max=1.0, help="Sample frames with weight count(stratum)^-B, a stratum being the command, the |steer| bin and the speed-change bin (0: uniform; 1: every stratum equally)."),
     eval_scenarios: str = typer.Option("curve_lane_keeping,town_loop", "--eval-scenarios", help="Closed-loop evaluation scenarios, comma-separated."),
     eval_seeds: int = typer.Option(1, "--eval-seeds", min=0, help="Closed-loop seeds per scenario (0: skip)."),
     seed: int = typer.Option(0, "--seed", "-s", help="Seed of the split, subsample, initial weights and batch order."),
     threads: int = typer.Option(1, "--threads", min=1, max=64, help="torch threads (1 unless the machine is idle)."),
+    workers: int = typer.Option(1, "--workers", "-w", min=1, max=64, help="Processes for the DAgger rollouts (same frames as with one)."),
     work: Optional[Path] = typer.Option(None, "--work", help="Folder for the DAgger rollouts \\[default: runs/OUTNAME-dagger/]."),
 ) -> None:
     """Train the end-to-end policy: behaviour cloning, then DAgger rounds (the policy drives, the
@@ -74,7 +75,7 @@ def train_e2e_cmd(
         resolve_path(s)  # a bad name fails now, not after training
     cfg = TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, balance=balance, frames=frames, dagger_rounds=dagger_rounds,
                       dagger_episodes=dagger_episodes, dagger_epochs=dagger_epochs, eval_scenarios=scenarios,
-                      eval_seeds=eval_seeds, seed=seed, threads=threads)
+                      eval_seeds=eval_seeds, seed=seed, threads=threads, workers=workers)
     if not data.is_dir():
         raise UserError(f"--data {data}: no such folder; record one with `drivestack data e2e --episodes N --out {data}`")
     m = train(data, out_path, cfg, work)

@@ -117,7 +117,7 @@ def eval_cmd(
 def compare_cmd(
     scenarios: Optional[list[str]] = SCENARIOS_ARG,
     agents: str = typer.Option(..., "--agents", "--agent", "-a", show_default=False,
-                               help="Exactly two agents, A,B; the difference is B − A."),
+                               help="Two or more agents, A,B[,C…]; each later one is compared with A (B − A, C − A)."),
     seeds: int = SEEDS_OPT,
     workers: Optional[int] = WORKERS_OPT,
     backend: str = BACKEND_OPT,
@@ -125,33 +125,26 @@ def compare_cmd(
     out_dir: Optional[Path] = OUT_OPT,
     resume: Optional[Path] = RESUME_OPT,
 ) -> None:
-    """Two agents side by side on the same scenarios and seeds, with B − A and its 95% interval.
+    """Agents side by side on the same scenarios and seeds: each one's driving score, and each later
+    agent minus the first (B − A, C − A …) with its 95% interval.
 
-    Runs `eval` for both (same outputs), then prints the table and writes compare.md and compare.json.
+    Runs `eval` for all of them (same outputs), then prints the table and writes compare.md and compare.json.
 
     Differences are paired by scenario and seed.
     """
-    from drivestack.report import compare_table, fmt_ci, fmt_diff, write_compare
+    from drivestack.report import compare_rows, compare_table, write_compare
 
-    names = [a.strip() for a in agents.split(",") if a.strip()]
-    if len(names) != 2:
-        raise UserError(f"--agents: compare takes exactly two agents as A,B; got {len(names)} ({agents!r})")
+    names = list(dict.fromkeys(a.strip() for a in agents.split(",") if a.strip()))
+    if len(names) < 2:
+        raise UserError(f"--agents: compare takes two or more different agents as A,B[,C…]; got {len(names)} ({agents!r})")
     result = _run(scenarios, ",".join(names), seeds, workers, backend, ray_address, out_dir, resume)
-    table = compare_table(result.records, result.summary, *names)
-    a, b = names
-    t = Table("scenario", a, b, f"{b} − {a} [95% CI]", "pairs", title="driving score")
-    for r in table["driving_score"]:
-        t.add_row(r["scenario"], fmt_ci(r["a_mean"], r["a_ci95"]), fmt_ci(r["b_mean"], r["b_ci95"]),
-                  fmt_diff(r["diff_mean"], r["diff_ci95"]), str(r["pairs"]))
-    out.print(t)
-    t = Table("metric", a, b, f"{b} − {a} [95% CI]", title="other terms, all scenarios")
-    for m in table["metrics"]:
-        t.add_row(m["metric"], _num(m["a_mean"]), _num(m["b_mean"]), fmt_diff(m["diff_mean"], m["diff_ci95"], 3))
-    out.print(t)
+    table = compare_table(result.records, result.summary, names)
+    score_head, score, terms_head, terms = compare_rows(table)
+    for title, head, rows in (("driving score", score_head, score), ("other terms, all scenarios", terms_head, terms)):
+        t = Table(*head, title=title)
+        for row in rows:
+            t.add_row(*row)
+        out.print(t)
     path = write_compare(result.out, table)
     out.print(f"wrote {path} and compare.json beside results.csv, summary.json, report.md")
-
-
-def _num(x) -> str:
-    return "–" if x is None else f"{x:.3f}"
 

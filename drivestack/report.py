@@ -191,41 +191,48 @@ def write_report(out: Path, records: list[dict], summary: dict, config: dict) ->
     return path
 
 
-def compare_table(records: list[dict], summary: dict, a: str, b: str) -> dict:
-    """Side by side: per scenario and over all, A's and B's mean driving score and B − A (paired)."""
+def compare_table(records: list[dict], summary: dict, agents: list[str]) -> dict:
+    """Side by side: per scenario and over all, each agent's mean driving score, and each later
+    agent minus the first (the reference), paired by scenario and seed."""
+    ref, others = agents[0], agents[1:]
     scenarios = list(dict.fromkeys(r["scenario"] for r in records))
     rows = []
     for sc in scenarios + [None]:
-        blk_a = summary["agents"][a] if sc is None else summary["agents"][a]["scenarios"].get(sc)
-        blk_b = summary["agents"][b] if sc is None else summary["agents"][b]["scenarios"].get(sc)
-        diff = paired_difference(records, a, b, "driving_score", sc)
-        rows.append({"scenario": sc or "all", "a_mean": blk_a["driving_score_mean"], "a_ci95": blk_a["driving_score_ci95"],
-                     "b_mean": blk_b["driving_score_mean"], "b_ci95": blk_b["driving_score_ci95"],
-                     "diff_mean": diff["mean"], "diff_ci95": diff["ci95"], "pairs": diff["pairs"]})
+        blk = {ag: summary["agents"][ag] if sc is None else summary["agents"][ag]["scenarios"].get(sc) for ag in agents}
+        diffs = {ag: paired_difference(records, ref, ag, "driving_score", sc) for ag in others}
+        rows.append({"scenario": sc or "all",
+                     "agents": {ag: {"mean": b["driving_score_mean"], "ci95": b["driving_score_ci95"]} for ag, b in blk.items()},
+                     "diffs": diffs, "pairs": min(d["pairs"] for d in diffs.values())})
     metrics = []
     for key, label in (("route_completion", "route completion"), ("infraction_penalty", "infraction penalty"),
                        ("at_fault_collisions", "at-fault collisions / episode"), ("nuplan_score", "nuPlan score"),
                        ("ttc_below_fraction", "time with TTC < 0.95 s")):
-        diff = paired_difference(records, a, b, key)
-        vals = {ag: [r[key] for r in records if r["agent"] == ag and r.get(key) is not None] for ag in (a, b)}
-        mean = {ag: (sum(v) / len(v) if v else None) for ag, v in vals.items()}
-        metrics.append({"metric": label, "key": key, "a_mean": mean[a], "b_mean": mean[b], "diff_mean": diff["mean"],
-                        "diff_ci95": diff["ci95"], "pairs": diff["pairs"]})
-    return {"a": a, "b": b, "difference": f"{b} − {a}, paired by scenario and seed", "driving_score": rows,
-            "metrics": metrics}
+        vals = {ag: [r[key] for r in records if r["agent"] == ag and r.get(key) is not None] for ag in agents}
+        metrics.append({"metric": label, "key": key, "agents": {ag: (sum(v) / len(v) if v else None) for ag, v in vals.items()},
+                        "diffs": {ag: paired_difference(records, ref, ag, key) for ag in others}})
+    return {"agents": agents, "reference": ref, "difference": f"each agent − {ref}, paired by scenario and seed",
+            "driving_score": rows, "metrics": metrics}
+
+
+def compare_rows(table: dict) -> tuple[list[str], list[list[str]], list[str], list[list[str]]]:
+    """The comparison as text: (header, rows) of the driving score per scenario, then of the other terms."""
+    ref, others = table["reference"], table["agents"][1:]
+    diff_cols = [f"{ag} − {ref} [95% CI]" for ag in others]
+    score = [[r["scenario"], *(fmt_ci(v["mean"], v["ci95"]) for v in r["agents"].values()),
+              *(fmt_diff(d["mean"], d["ci95"]) for d in r["diffs"].values()), str(r["pairs"])]
+             for r in table["driving_score"]]
+    terms = [[m["metric"], *(_f(v, 3) for v in m["agents"].values()),
+              *(fmt_diff(d["mean"], d["ci95"], 3) for d in m["diffs"].values())] for m in table["metrics"]]
+    return (["scenario", *table["agents"], *diff_cols, "pairs"], score, ["metric", *table["agents"], *diff_cols], terms)
 
 
 def compare_markdown(table: dict) -> str:
-    a, b = table["a"], table["b"]
-    lines = [f"# {a} vs {b}", "", f"Difference: {table['difference']}; 95% Student-t intervals. An interval that "
-             "excludes 0 is a difference the seeds resolve.", "", "## Driving score", ""]
-    lines += _table(["scenario", a, b, f"{b} − {a} [95% CI]", "pairs"],
-                    [[r["scenario"], fmt_ci(r["a_mean"], r["a_ci95"]), fmt_ci(r["b_mean"], r["b_ci95"]),
-                      fmt_diff(r["diff_mean"], r["diff_ci95"]), str(r["pairs"])] for r in table["driving_score"]])
+    score_head, score, terms_head, terms = compare_rows(table)
+    lines = [f"# {' vs '.join(table['agents'])}", "", f"Difference: {table['difference']}; 95% Student-t intervals. "
+             "An interval that excludes 0 is a difference the seeds resolve.", "", "## Driving score", ""]
+    lines += _table(score_head, score)
     lines += ["", "## Other terms (all scenarios)", ""]
-    lines += _table(["metric", a, b, f"{b} − {a} [95% CI]"],
-                    [[m["metric"], _f(m["a_mean"], 3), _f(m["b_mean"], 3), fmt_diff(m["diff_mean"], m["diff_ci95"], 3)]
-                     for m in table["metrics"]])
+    lines += _table(terms_head, terms)
     return "\n".join(lines) + "\n"
 
 

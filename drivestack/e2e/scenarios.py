@@ -17,7 +17,7 @@ from sim.scenario import Scenario, load_scenario, parse_scenario, shipped_scenar
 WEATHER = ["day", "dusk", "night", "rain"]  # the suite's weathers
 SHIPPED_SEED0 = 10_000
 # family → share of episodes
-MIX: dict[str, float] = {"curved": 0.2, "junction": 0.25, "town": 0.25, "follow": 0.1, "shipped": 0.2}
+MIX: dict[str, float] = {"curved": 0.15, "junction": 0.3, "town": 0.3, "follow": 0.1, "shipped": 0.15}
 
 
 @dataclass(frozen=True)

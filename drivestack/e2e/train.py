@@ -7,9 +7,12 @@ DAgger rollouts are pure functions of (scenario, seed, weights).
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import asdict, dataclass
+from multiprocessing import get_context
 from pathlib import Path
 from typing import Callable
 
@@ -27,6 +30,9 @@ from drivestack.errors import UserError
 from sim.route import COMMANDS
 from sim.sensors.specs import CameraSpec
 
+STEER_BINS = (0.03, 0.1, 0.2)  # |steer| bin edges [rad] for balanced epochs: straight, gentle, turning, sharp
+SPEED_CHANGE_BINS = (-1.5, 1.5)  # target − current speed [m/s]: braking (7 % of expert frames), holding, speeding up
+
 
 @dataclass(frozen=True)
 class TrainConfig:
@@ -35,8 +41,10 @@ class TrainConfig:
     lr: float = 1e-3  # AdamW, cosine decay to 0 over each fit
     weight_decay: float = 1e-4
     speed_loss: float = 0.1  # weight of the CILRS speed-prediction loss
-    # Frames are drawn with weight count(command)^−balance: turns are a small share of driving (right
-    # turns about 8 %), and a head that sees few frames steers badly. 0: uniform epochs.
+    # Frames are drawn with weight count(stratum)^−balance, a stratum being (command, |steer| bin, speed
+    # change bin): turns are a minority of driving (right turns 18 % of frames), under a turn command most
+    # frames are the straight approach, and braking for a hazard is 7 % of frames; the rare frames are
+    # the ones a policy gets wrong in closed loop (`strata`). 0: uniform epochs.
     balance: float = 0.5
     augment: bool = True  # photometric jitter (see `augment`)
     frames: int | None = None  # subsample the expert training frames to this many (None: all)
@@ -45,6 +53,7 @@ class TrainConfig:
     dagger_episodes: int = 6  # policy rollouts per round
     dagger_epochs: int = 2  # retraining epochs on the aggregate, warm-started, per round
     dagger_max_s: float = 45.0  # sim seconds per rollout at most
+    workers: int = 1  # processes for the DAgger rollouts (training itself uses `threads`)
     eval_scenarios: tuple[str, ...] = ("curve_lane_keeping", "town_loop")
     eval_seeds: int = 1  # closed-loop seeds 0 … K−1 per scenario (0: no closed-loop evaluation)
     seed: int = 0
@@ -70,13 +79,21 @@ def augment(image: torch.Tensor, g: torch.Generator) -> torch.Tensor:
     return (image.float() * gain + torch.empty(n, 1, 1, 1).uniform_(-20, 20, generator=g)).clamp_(0, 255)
 
 
-def epoch_order(command: torch.Tensor, balance: float, g: torch.Generator) -> torch.Tensor:
-    """One epoch's frame indices: a permutation, or (balance > 0) len(command) draws with
-    replacement, weighted count(command)^−balance, so that rare commands are seen more often."""
+def strata(command: torch.Tensor, steer: torch.Tensor, speed_change: torch.Tensor) -> torch.Tensor:
+    """Each frame's stratum for balancing: its command, the bin of |steer| (STEER_BINS) and the bin
+    of target speed − speed (SPEED_CHANGE_BINS: braking, holding, speeding up)."""
+    s = torch.bucketize(steer.abs(), torch.tensor(STEER_BINS, dtype=steer.dtype))
+    dv = torch.bucketize(speed_change, torch.tensor(SPEED_CHANGE_BINS, dtype=speed_change.dtype))
+    return (command * (len(STEER_BINS) + 1) + s) * (len(SPEED_CHANGE_BINS) + 1) + dv
+
+
+def epoch_order(stratum: torch.Tensor, balance: float, g: torch.Generator) -> torch.Tensor:
+    """One epoch's frame indices: a permutation, or (balance > 0) len(stratum) draws with
+    replacement, weighted count(stratum)^−balance, so that rare strata are seen more often."""
     if not balance:
-        return torch.randperm(len(command), generator=g)
-    counts = torch.bincount(command, minlength=len(COMMANDS)).clamp(min=1).double()
-    return torch.multinomial(counts[command] ** -balance, len(command), replacement=True, generator=g)
+        return torch.randperm(len(stratum), generator=g)
+    counts = torch.bincount(stratum).clamp(min=1).double()
+    return torch.multinomial(counts[stratum] ** -balance, len(stratum), replacement=True, generator=g)
 
 
 def fit(net: PilotNet, frames: Frames, cfg: TrainConfig, epochs: int, bar: Progress, label: str, seed: int) -> list[float]:
@@ -84,6 +101,8 @@ def fit(net: PilotNet, frames: Frames, cfg: TrainConfig, epochs: int, bar: Progr
     g = torch.Generator().manual_seed(seed)
     image, speed = torch.from_numpy(frames.image), torch.from_numpy(frames.speed.astype(np.float32))
     command, target = torch.from_numpy(frames.command.astype(np.int64)), _targets(frames)
+    groups = strata(command, torch.from_numpy(frames.steer.astype(np.float32)),
+                    torch.from_numpy((frames.target_speed - frames.speed).astype(np.float32)))
     steps = -(-len(frames) // cfg.batch_size)
     opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(1, epochs * steps))
@@ -91,7 +110,7 @@ def fit(net: PilotNet, frames: Frames, cfg: TrainConfig, epochs: int, bar: Progr
     losses = []
     net.train()
     for _ in range(epochs):
-        order, total = epoch_order(command, cfg.balance, g), 0.0
+        order, total = epoch_order(groups, cfg.balance, g), 0.0
         for k in range(steps):
             b = order[k * cfg.batch_size:(k + 1) * cfg.batch_size]
             action, speed_pred = net(augment(image[b], g) if cfg.augment else image[b], speed[b], command[b])
@@ -182,12 +201,23 @@ def _subsample(f: Frames, n: int | None, seed: int, root: Path) -> Frames:
     return f.take(np.sort(np.random.default_rng([seed, 1]).choice(len(f), n, replace=False)))
 
 
+def _rollout(root: str, policy: Policy, draws: Callable[[int, int], Draw], seed: int, i: int, r: int,
+             rec) -> dict:
+    """One DAgger rollout, saved as episode `i` of `root`; returns its manifest entry (a worker body)."""
+    from drivestack.agents.e2e import E2EAgent
+    from drivestack.e2e.record import drive
+
+    return dataset.save_episode(Path(root), i, drive(draws(seed, i), rec, driver=E2EAgent(policy), source=f"dagger{r}"))
+
+
 def dagger_round(policy: Policy, r: int, work: Path, cfg: TrainConfig, bar: Progress,
                  draws: Callable[[int, int], Draw] = draw) -> Frames:
     """Roll the policy out on fresh scenario draws (`draws(seed, index)`); the expert labels the
-    states it visits in shadow mode. Returns the new frames, also written to `work/dagger-R/`."""
-    from drivestack.agents.e2e import E2EAgent
-    from drivestack.e2e.record import RecordConfig, drive
+    states it visits in shadow mode. Returns the new frames, also written to `work/dagger-R/`.
+
+    With `cfg.workers` > 1 the rollouts run in that many processes (spawned, one thread each);
+    each is a pure function of (draw, weights), so the frames are the same as with one."""
+    from drivestack.e2e.record import RecordConfig
 
     root = work / f"dagger-{r}"
     if (root / dataset.MANIFEST).exists():
@@ -197,10 +227,20 @@ def dagger_round(policy: Policy, r: int, work: Path, cfg: TrainConfig, bar: Prog
     manifest = dataset.read_manifest(root)
     task = bar.add_task(f"DAgger round {r}: policy rollouts", total=cfg.dagger_episodes)
     seed = 1_000 * (cfg.seed + 1) + r  # draws unlike the recorded dataset's (its seed is small by default)
-    for i in range(cfg.dagger_episodes):
-        ep = drive(draws(seed, i), rec, driver=E2EAgent(policy), source=f"dagger{r}")
-        manifest["episodes"].append(dataset.save_episode(root, i, ep))
-        bar.advance(task)
+    args = [(str(root), policy, draws, seed, i, r, rec) for i in range(cfg.dagger_episodes)]
+    if cfg.workers <= 1:
+        entries = []
+        for a in args:
+            entries.append(_rollout(*a))
+            bar.advance(task)
+    else:
+        os.environ.setdefault("DRIVESTACK_RAY_THREADS", "1")  # one ray thread per worker; inherited when spawned
+        with ProcessPoolExecutor(max_workers=cfg.workers, mp_context=get_context("spawn")) as pool:
+            futures = [pool.submit(_rollout, *a) for a in args]
+            for f in as_completed(futures):
+                bar.advance(task)
+            entries = [f.result() for f in futures]
+    manifest["episodes"] = entries
     dataset.write_manifest(root, manifest)
     bar.remove_task(task)
     torch.set_num_threads(cfg.threads)  # the agent pinned one thread for driving

@@ -27,7 +27,8 @@ ROAD = {
     (["eval", "town_loop", "--workers", "0"], ["--workers", "out of range"]),
     (["eval", "town_loop", "--workers", "999"], ["--workers", "999", "out of range"]),
     (["eval", "town_loop", "--backend", "ray", "--ray-address", "127.0.0.1:1"], ["--ray-address", "cannot reach Ray"]),
-    (["compare", "town_loop", "--agents", "autopilot"], ["--agents", "exactly two"]),
+    (["compare", "town_loop", "--agents", "autopilot"], ["--agents", "two or more different agents"]),
+    (["compare", "town_loop", "--agents", "autopilot,autopilot"], ["--agents", "two or more different agents", "got 1"]),
 ])
 def test_bad_input_one_line_exit_2(tmp_path, args, fragments):
     line = one_line_error(drivestack(*args, "--out", tmp_path / "out", cwd=tmp_path))
@@ -57,15 +58,20 @@ def test_eval_records_a_crash_and_resumes(tmp_path):
 
 
 def test_compare_writes_the_side_by_side_table(tmp_path):
+    """Three agents: each one's score, and each later one minus the first, paired by seed."""
     scenario = write(tmp_path, "road.yaml", ROAD)
-    cruise = f"{AGENTS}:Cruise"
-    proc = drivestack("compare", scenario, "--agents", f"autopilot,{cruise}", "--seeds", "2", "--workers", "1",
+    cruise, stand = f"{AGENTS}:Cruise", f"{AGENTS}:Stand"
+    proc = drivestack("compare", scenario, "--agents", f"autopilot,{cruise},{stand}", "--seeds", "2", "--workers", "1",
                       "--out", tmp_path / "cmp")
     assert proc.returncode == 0, proc.stderr
     table = json.loads((tmp_path / "cmp" / "compare.json").read_text())
-    assert table["a"] == "autopilot" and table["b"] == cruise
+    assert table["agents"] == ["autopilot", cruise, stand] and table["reference"] == "autopilot"
     [road, total] = table["driving_score"]
     assert road["scenario"] == "road" and total["scenario"] == "all" and total["pairs"] == 2
+    assert list(total["diffs"]) == [cruise, stand]
+    for ag in (cruise, stand):  # the difference is the agent's mean minus the reference's
+        assert total["diffs"][ag]["mean"] == pytest.approx(total["agents"][ag]["mean"] - total["agents"]["autopilot"]["mean"])
+    assert total["agents"][stand]["mean"] < total["agents"][cruise]["mean"]  # standing still completes less of the route
     md = (tmp_path / "cmp" / "compare.md").read_text()
-    assert f"{cruise} − autopilot" in md and "[95% CI]" in md
+    assert f"{cruise} − autopilot" in md and f"{stand} − autopilot" in md and "[95% CI]" in md
     assert "driving score" in proc.stdout

@@ -1,6 +1,7 @@
 """Training the e2e policy: one epoch on a tiny dataset, --frames, the camera check, DAgger, shipped weights."""
 from __future__ import annotations
 
+import functools
 import json
 from pathlib import Path
 
@@ -149,9 +150,29 @@ def test_balanced_epochs_show_rare_commands_more_often(balance, rare_share):
     from drivestack.e2e.train import epoch_order
 
     command = torch.tensor([0] * 9000 + [2] * 1000)
-    order = epoch_order(command, balance, torch.Generator().manual_seed(0))
+    order = epoch_order(command, balance, torch.Generator().manual_seed(0))  # the stratum is the command here
     assert len(order) == len(command)
     share = float((command[order] == 2).float().mean())
     assert share == pytest.approx(rare_share, abs=0.02)
     if balance == 0.0:
         assert sorted(order.tolist()) == list(range(len(command)))  # a plain permutation
+
+
+def test_strata_split_a_command_by_steer_and_braking_so_rare_moments_are_not_drowned():
+    """Under one turn command, 800 straight approach frames, 100 in the turn and 100 braking: balanced
+    by command alone each gets 10 % of draws; by stratum, sqrt(100) / (sqrt(800) + 2 sqrt(100)) at b = 0.5."""
+    from drivestack.e2e.train import epoch_order, strata
+
+    command = torch.full((1000,), 1)
+    steer = torch.tensor([0.0] * 800 + [0.15] * 100 + [0.0] * 100)
+    dv = torch.tensor([0.0] * 900 + [-3.0] * 100)  # target − current speed [m/s]
+    s = strata(command, steer, dv)
+    assert len(set(s[:800].tolist())) == len(set(s[800:900].tolist())) == len(set(s[900:].tolist())) == 1
+    assert len({int(s[0]), int(s[850]), int(s[950])}) == 3
+    assert strata(torch.tensor([1]), torch.tensor([-0.15]), torch.tensor([0.0])) == s[850]  # left and right bin by magnitude
+    assert strata(torch.tensor([2]), torch.tensor([0.15]), torch.tensor([0.0])) != s[850]  # another command, another stratum
+    assert strata(torch.tensor([1]), torch.tensor([0.0]), torch.tensor([2.0])) not in set(s.tolist())  # speeding up
+    order = epoch_order(s, 0.5, torch.Generator().manual_seed(0))
+    share = 10 / (800 ** 0.5 + 20)
+    assert float((steer[order] > 0.1).float().mean()) == pytest.approx(share, abs=0.02)
+    assert float((dv[order] < 0).float().mean()) == pytest.approx(share, abs=0.02)
