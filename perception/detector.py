@@ -25,7 +25,7 @@ class Detection:
 
 def train_command(mode: str) -> str:
     out = "models/detector.pt" if mode == "fused" else "models/detector_rgb.pt"
-    return (f"drivestack data detector --frames 4000 --out data/detector && "
+    return (f"drivestack data detector --frames 5000 --out data/detector && "
             f"drivestack train detector --data data/detector --input {mode} --out {out}")
 
 

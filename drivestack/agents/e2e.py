@@ -22,8 +22,9 @@ from sim.sensors.specs import OdometrySpec
 from sim.types import Control, Observation
 
 WEIGHTS = Path(__file__).resolve().parents[2] / "models" / "e2e.pt"
-TRAIN_HINT = ("train them with `drivestack data e2e --episodes 70 --out data/e2e` then "
-              "`drivestack train e2e --data data/e2e --dagger-rounds 2 --out models/e2e.pt`")
+TRAIN_HINT = ("train them with `drivestack data e2e --episodes 240 --out data/e2e --workers 2` then "
+              "`drivestack train e2e --data data/e2e --epochs 12 --dagger-rounds 6 --dagger-episodes 16 --workers 2 "
+              "--out models/e2e.pt` (the shipped recipe, about 35 min; models/README.md)")
 
 
 def weights_path() -> Path:
