@@ -81,3 +81,62 @@ def unseen_cars(points: np.ndarray, camera: CameraCalib, T_world_vehicle: np.nda
     if seen_xy is not None and len(seen_xy) and len(xy):
         xy = xy[cdist(xy, np.asarray(seen_xy)).min(axis=1) >= gate_m]
     return xy
+
+
+PED_RANGE_M = 15.0  # walkers farther out than this are the camera's [m]
+PED_LINK_M = 0.5  # a walker's points lie this close together; a walker beside a car is its own group [m]
+PED_MAX_EXTENT_M = 1.0
+PED_MIN_TOP_M = 1.0  # a walker reaches at least this high [m]; car fragments mostly do too, hence the car gate
+PED_NEAR_CAR_M = 1.0  # a small group this close to a car-sized one is a piece of that car
+PED_POLE_M = 1.0  # … and this close to a mapped sign or signal post, that post
+
+
+def unseen_pedestrians(points: np.ndarray, camera: CameraCalib, T_world_vehicle: np.ndarray, road_map: RoadMap,
+                       seen_xy: np.ndarray | None = None, gate_m: float = 1.5) -> np.ndarray:
+    """World-frame (K×2) positions of walker-sized lidar groups on the road beside the camera's view.
+
+    A walker crossing close in front of a car stopped at a junction stands outside the camera's 90°
+    until it is in front of the bumper, its feet below the image (t_junction_left seed 4: the camera
+    never saw the walker the ego then crept into). The lidar sees it all along."""
+    p = np.asarray(points, dtype=float).reshape(-1, 3)
+    R, t = T_world_vehicle[:2, :2], T_world_vehicle[:2, 3]
+    cam_x, cam_y = camera.T_vehicle_camera[:2, 3]
+    half_fov = np.arctan2(camera.cx, camera.fx) - np.radians(OVERLAP_DEG)
+    rel = p[:, :2] - (cam_x, cam_y)
+    dist = np.hypot(rel[:, 0], rel[:, 1])
+    keep = (p[:, 2] > GROUND_Z) & (p[:, 2] < TOP_Z) & (dist < PED_RANGE_M)
+    keep &= (np.abs(p[:, 0]) > EGO_HALF[0]) | (np.abs(p[:, 1]) > EGO_HALF[1])
+    keep &= (np.abs(np.arctan2(rel[:, 1], rel[:, 0])) > half_fov) | (dist < NEAR_M / 2)
+    q = p[keep]
+    cells, inverse, count = np.unique(np.floor(q[:, :2] / CELL_M).astype(np.int64), axis=0, return_inverse=True,
+                                      return_counts=True)
+    top = np.full(len(cells), -np.inf)
+    np.maximum.at(top, inverse.ravel(), q[:, 2])
+    c = (cells + 0.5) * CELL_M
+    on_road = road_map.is_drivable(c @ R.T + t) if len(c) else np.zeros(0, bool)
+    c, count, top = c[on_road], count[on_road], top[on_road]
+    if count.sum() < MIN_POINTS:
+        return np.zeros((0, 2))
+    pairs = cKDTree(c).query_pairs(PED_LINK_M, output_type="ndarray")
+    graph = coo_matrix((np.ones(len(pairs)), (pairs[:, 0], pairs[:, 1])), shape=(len(c), len(c)))
+    n, label = connected_components(graph, directed=False)
+    extent = np.array([np.ptp(c[label == k], axis=0).max() for k in range(n)])
+    big = c[extent[label] > PED_MAX_EXTENT_M]  # cells of car-sized groups
+    out = []
+    for k in np.nonzero(np.bincount(label, weights=count, minlength=n) >= MIN_POINTS)[0]:
+        g = label == k
+        if extent[k] > PED_MAX_EXTENT_M or top[g].max() < PED_MIN_TOP_M:
+            continue
+        centre = np.average(c[g], axis=0, weights=count[g])
+        if len(big) and np.hypot(*(big - centre).T).min() < PED_NEAR_CAR_M + extent[k] / 2:
+            continue
+        out.append(centre)
+    if not out:
+        return np.zeros((0, 2))
+    xy = np.asarray(out) @ R.T + t
+    poles = np.array([(q.x, q.y) for q in road_map.props]).reshape(-1, 2)  # the map's sign and signal posts
+    if len(poles):
+        xy = xy[cdist(xy, poles).min(axis=1) >= PED_POLE_M]
+    if seen_xy is not None and len(seen_xy) and len(xy):
+        xy = xy[cdist(xy, np.asarray(seen_xy)).min(axis=1) >= gate_m]
+    return xy

@@ -10,6 +10,7 @@ from perception.fusion import CHANNELS
 from perception.yolo import PROJECT, ultralytics
 from sim.sensors.frames import DETECTION_CLASSES
 
+NMS_IOU = 0.7  # Ultralytics' own NMS threshold
 DEFAULT_WEIGHTS = {"fused": PROJECT / "models" / "detector.pt", "rgb": PROJECT / "models" / "detector_rgb.pt"}
 
 
@@ -62,8 +63,13 @@ class Detector:
         if image.ndim != 3 or image.shape[2] != len(CHANNELS[self.mode]) or image.dtype != np.uint8:
             raise ValueError(f"detector ({self.mode}) needs an H×W×{len(CHANNELS[self.mode])} uint8 image, "
                              f"got {image.shape} {image.dtype}")
+        from torchvision.ops import batched_nms
+
         x = np.ascontiguousarray(image[..., ::-1]) if self.mode == "rgb" else image
         r = self.model.predict(x, imgsz=self.imgsz, conf=self.conf, device="cpu", verbose=False)[0]
         b = r.boxes
-        xyxy, cls, score = b.xyxy.numpy(), b.cls.numpy().astype(int), b.conf.numpy()
+        # NMS-free heads (YOLO26) can give one object two near-identical boxes; the agent would
+        # lift both. Per-class NMS is a no-op on YOLO11's already-suppressed output.
+        keep = np.sort(batched_nms(b.xyxy, b.conf, b.cls, NMS_IOU).numpy())
+        xyxy, cls, score = b.xyxy.numpy()[keep], b.cls.numpy().astype(int)[keep], b.conf.numpy()[keep]
         return [Detection(DETECTION_CLASSES[c], float(s), *map(float, q)) for q, c, s in zip(xyxy, cls, score)]

@@ -3,6 +3,7 @@ falling back on radar range, then on the flat ground under the box. Radar adds r
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -18,6 +19,7 @@ EXTENT = {"car": 3.0, "pedestrian": 1.0}
 CENTRE_BEHIND = {"car": 1.2, "pedestrian": 0.15}
 CAR_LENGTH, CAR_WIDTH = 4.6, 1.9  # a typical car [m]: seen from behind its centre is L/2 away, from the side W/2
 RADAR_GATE_M = 2.5
+EDGE_PX = 2.0  # a box this close to the image's side is cut by it
 
 
 @dataclass(frozen=True)
@@ -71,8 +73,13 @@ def _ground_point(camera: CameraCalib, u: float, v: float) -> np.ndarray | None:
 
 
 def lift(dets: list[Detection], lidar_vehicle: np.ndarray, camera: CameraCalib,
-         radar: RadarReturns | None = None) -> list[Detection3D]:
-    """One Detection3D per detection that can be placed (a light with no lidar and no radar can't)."""
+         radar: RadarReturns | None = None,
+         heading: Callable[[float, float], float | None] | None = None) -> list[Detection3D]:
+    """One Detection3D per detection that can be placed (a light with no lidar and no radar can't).
+
+    `heading(x, y)` is the heading a car at that vehicle-frame point would have (its lane's), or
+    None if unknown. With it, a car is placed by fitting its footprint to the visible surface.
+    """
     pts = np.asarray(lidar_vehicle, dtype=float).reshape(-1, 3)
     proj = project_to_camera(pts, camera)
     xyz = pts[proj.index]
@@ -88,9 +95,14 @@ def lift(dets: list[Detection], lidar_vehicle: np.ndarray, camera: CameraCalib,
         if np.count_nonzero(inside) >= MIN_POINTS:
             d = depth[inside]
             near = d <= np.percentile(d, 20) + EXTENT.get(det.cls, 1.0)
-            p = np.median(xyz[inside][near], axis=0)
-            lifted = _behind(p, camera, _centre_behind(det, float(np.median(d[near])), camera)), "lidar", \
-                int(np.count_nonzero(near))
+            surface = xyz[inside][near]
+            p = np.median(surface, axis=0)
+            yaw = heading(float(p[0]), float(p[1])) if heading is not None and det.cls == "car" else None
+            if yaw is None:
+                p = _behind(p, camera, _centre_behind(det, float(np.median(d[near])), camera))
+            else:
+                p[:2] = _fit_car(surface[:, :2], yaw, camera.T_vehicle_camera[:2, 3], _uncut_edge(det, camera))
+            lifted = p, "lidar", int(np.count_nonzero(near))
         elif radar is not None and len(radar.xy):
             cols = np.nonzero((radar.u >= det.x1) & (radar.u <= det.x2))[0]
             if len(cols):
@@ -118,6 +130,46 @@ def _centre_behind(det: Detection, depth: float, camera: CameraCalib) -> float:
     seen_width = (det.x2 - det.x1) * depth / camera.fx
     side = np.clip((seen_width - CAR_WIDTH) / (CAR_LENGTH - CAR_WIDTH), 0.0, 1.0)
     return float((1 - side) * CAR_LENGTH / 2 + side * CAR_WIDTH / 2)
+
+
+def _fit_car(surface: np.ndarray, yaw: float, eye: np.ndarray, edge_ray: np.ndarray | None = None) -> np.ndarray:
+    """The centre of a car of known heading whose visible surface is `surface` (N×2, vehicle frame).
+
+    Along each of the car's axes the sensor sees the near face, so the centre is half the car's size
+    beyond it; where the sensor is level with the points along an axis, it sees across the car and
+    the centre is their middle. Pushing along the viewing ray instead misplaces a car seen
+    obliquely (a kerbside car close ahead) by more than half a metre sideways.
+
+    A car cut by the image's side shows only its far part, so the middle of its points lies ahead
+    of its centre. `edge_ray` (planar direction of the box's uncut side) then finds the far corner
+    where it meets the seen flank, and the centre is half a length back from it.
+    """
+    axes = np.array([[np.cos(yaw), np.sin(yaw)], [-np.sin(yaw), np.cos(yaw)]])
+    along = surface @ axes.T  # N×2: (longitudinal, lateral) coordinates
+    lo, hi = np.percentile(along, [5, 95], axis=0)
+    e = axes @ eye
+    half = np.array([CAR_LENGTH, CAR_WIDTH]) / 2
+    centre = np.where(e < lo, lo + half, np.where(e > hi, hi - half, (lo + hi) / 2))
+    if edge_ray is not None and (e[1] < lo[1] or e[1] > hi[1]):
+        flank = lo[1] if e[1] < lo[1] else hi[1]
+        r = axes @ edge_ray
+        t = (flank - e[1]) / r[1] if abs(r[1]) > 1e-6 else -1.0
+        if t > 0:
+            corner = e[0] + t * r[0]
+            centre[0] = corner - np.sign(corner - e[0]) * half[0]
+    return axes.T @ centre
+
+
+def _uncut_edge(det: Detection, camera: CameraCalib) -> np.ndarray | None:
+    """The planar ray through the box's inner side when the image's side cuts the box, else None."""
+    if det.x1 <= EDGE_PX:
+        u = det.x2
+    elif det.x2 >= camera.width - EDGE_PX:
+        u = det.x1
+    else:
+        return None
+    d = _ray_point(camera, u, camera.cy, 1.0)[:2] - camera.T_vehicle_camera[:2, 3]
+    return d / np.hypot(*d)
 
 
 def _behind(p: np.ndarray, camera: CameraCalib, offset: float) -> np.ndarray:

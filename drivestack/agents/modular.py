@@ -14,7 +14,7 @@ import numpy as np
 
 from control.mpc import MPCController
 from drivestack.errors import UserError
-from perception.clusters import unseen_cars
+from perception.clusters import unseen_cars, unseen_pedestrians
 from perception.detector import Detection, Detector
 from perception.fusion import fused_image
 from perception.lifting import Detection3D, RadarReturns, lift
@@ -33,7 +33,9 @@ LIGHT_STATES = {"traffic_light_red": LightState.RED, "traffic_light_yellow": Lig
 HEAD_GATE_M = 4.0  # a light detection this close to a mapped signal head reads that head
 LIGHT_WINDOW_S = 0.35  # light states seen within this window vote (score-weighted)
 LIGHT_HOLD_S = 1.5  # a light not seen for longer is unknown (and the planner treats unknown as red)
+LANE_PRIOR_M = 3.0  # a car seen this close to a road lane is taken to stand along it
 UNSEEN_SIGMA_M = 0.7  # position noise of a car placed from a lidar group alone [m]
+UNSEEN_WALKER_SIGMA_M = 0.3  # … and of a walker: its group is its whole body
 
 
 class ModularAgent:
@@ -61,6 +63,7 @@ class ModularAgent:
         self.lifted: list[Detection3D] = []
         self.tracks: list[Track] = []
         self.unseen = np.zeros((0, 2))  # this tick's lidar-only cars (world xy), outside the camera's view
+        self.unseen_walkers = np.zeros((0, 2))  # … and walkers
         self.timing: dict[str, float] = {}
 
     @property
@@ -98,9 +101,9 @@ class ModularAgent:
         points = transform(lidar.calib.T_vehicle_lidar, lidar.points)
         returns = RadarReturns.build(np.asarray(radar.range), np.asarray(radar.azimuth), np.asarray(radar.range_rate),
                                      radar.calib, cam.calib)
-        self.lifted = lift(self.detections, points, cam.calib, returns)
-        t2 = time.perf_counter()
         self._ego_T = vehicle_to_world(obs.ego.x, obs.ego.y, obs.ego.yaw)
+        self.lifted = lift(self.detections, points, cam.calib, returns, heading=self._lane_heading)
+        t2 = time.perf_counter()
         objects = self._track(obs, points, cam.calib)
         stop_lines = self._stop_lines(obs.t)
         t3 = time.perf_counter()
@@ -131,6 +134,9 @@ class ModularAgent:
         seen = np.array([(m.x, m.y) for m in meas if m.cls == "car"]).reshape(-1, 2)
         self.unseen = unseen_cars(points, camera, T, self.map, seen)
         meas += [Measurement("car", float(x), float(y), UNSEEN_SIGMA_M) for x, y in self.unseen]
+        walkers = np.array([(m.x, m.y) for m in meas if m.cls == "pedestrian"]).reshape(-1, 2)
+        self.unseen_walkers = unseen_pedestrians(points, camera, T, self.map, walkers)
+        meas += [Measurement("pedestrian", float(x), float(y), UNSEEN_WALKER_SIGMA_M) for x, y in self.unseen_walkers]
         self.tracks = self.tracker.update(obs.t, meas)
         out = []
         for tr in self.tracks:
@@ -146,6 +152,17 @@ class ModularAgent:
             kind = ActorType.VEHICLE if tr.cls == "car" else ActorType.PEDESTRIAN
             out.append(ObjectState(tr.id, kind, x, y, yaw, vx, vy, length, width))
         return tuple(out)
+
+    def _lane_heading(self, x: float, y: float) -> float | None:
+        """The heading (vehicle frame) of the road lane under a vehicle-frame point: cars on a road
+        stand along it. None off the road and in junctions, where a car may point any way."""
+        T = self._ego_T
+        xy = T[:2, :2] @ (x, y) + T[:2, 3]
+        (i,), (s,), (dist,) = self.map.nearest_lane(xy[None])
+        if dist > LANE_PRIOR_M or self.map.is_connector[int(i)]:
+            return None
+        yaw_ego = float(np.arctan2(T[1, 0], T[0, 0]))
+        return float(self.map.lanes[self.map.lane_ids[int(i)]].heading_at(float(s))) - yaw_ego
 
     def _stop_lines(self, t: float) -> tuple[StopLineState, ...]:
         """The route's stop lines with the light states read from detected, map-associated heads."""

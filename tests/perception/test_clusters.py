@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from perception.clusters import unseen_cars
+from perception.clusters import unseen_cars, unseen_pedestrians
 from sim.map_builders import RoadStyle, straight
 from sim.sensors.calibration import transform, vehicle_to_world
 from sim.sensors.lidar import Lidar
@@ -19,13 +19,16 @@ ROAD = straight(300.0, RoadStyle(lanes=2, speed_limit=13.9))  # fwd.0 at y = −
 EGO = EgoMotion(150.0, -1.75, 0.0)
 
 
-def scan(*cars):
-    """The ego's lidar (vehicle frame) and camera calibration with cars (x, y) on the road."""
+def scan(*cars, walkers=()):
+    """The ego's lidar (vehicle frame) and camera calibration with cars and walkers (x, y) on the road."""
     r = np.array(cars, float).reshape(-1, 2)
     n = len(r)
+    w = np.array(walkers, float).reshape(-1, 2)
     actors = Actors.make(vehicles=dict(id=np.arange(1, n + 1), x=r[:, 0], y=r[:, 1], yaw=np.zeros(n),
                                        length=np.full(n, 4.6), width=np.full(n, 1.9), vx=np.zeros(n),
-                                       vy=np.zeros(n), colour=np.full((n, 3), 0.6)))
+                                       vy=np.zeros(n), colour=np.full((n, 3), 0.6)),
+                         pedestrians=dict(id=np.arange(100, 100 + len(w)), x=w[:, 0], y=w[:, 1],
+                                          yaw=np.full(len(w), np.pi / 2)))
     state = SceneState.build(ROAD, EGO, actors)
     scene = FrameScene(static_world(ROAD), state)
     lidar = Lidar(LidarSpec(), sensor_rng(0, "lidar")).capture(scene, state)
@@ -64,3 +67,14 @@ def test_a_car_just_ahead_beside_the_bumper_is_placed_from_lidar_too():
     (found,) = unseen_cars(points, calib, T, ROAD)
     assert np.hypot(*(found - car)) < 1.0
     assert len(unseen_cars(points, calib, T, ROAD, seen_xy=np.array([[156.5, 1.5]]))) == 0  # the camera's
+
+
+def test_a_walker_beside_the_camera_view_is_found_and_a_car_is_not_a_walker():
+    """A walker 3 m ahead and 3 m aside (56° off the camera's axis) is outside its view; the lidar
+    places it. The car behind is car-sized, so none of its points make a walker."""
+    walker = (153.0, 1.3)
+    points, calib = scan((138.0, 1.75), walkers=[walker])
+    found = unseen_pedestrians(points, calib, T, ROAD)
+    assert len(found) == 1 and np.hypot(*(found[0] - walker)) < 0.4
+    assert len(unseen_pedestrians(points, calib, T, ROAD, seen_xy=np.array([[153.2, 1.0]]))) == 0
+    assert len(unseen_pedestrians(*scan((138.0, 1.75), (150.0, 1.75)), T, ROAD)) == 0

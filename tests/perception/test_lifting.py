@@ -67,3 +67,49 @@ def test_ground_plane_fallback_for_a_pedestrian():
 def test_a_light_with_no_lidar_or_radar_is_not_placed():
     det = Detection("traffic_light_red", 0.9, 150, 30, 153, 38)
     assert lift([det], np.empty((0, 3)), CAM) == []
+
+
+def _car_faces(cx: float, cy: float, yaw: float, n: int = 400, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Points on the faces of a 4.6 × 1.9 × 1.5 m car of heading `yaw` that the camera sees, and its corners."""
+    rng = np.random.default_rng(seed)
+    axes = np.array([[np.cos(yaw), np.sin(yaw)], [-np.sin(yaw), np.cos(yaw)]])
+    eye = axes @ (CAM.T_vehicle_camera[:2, 3] - (cx, cy))  # the camera in the car's frame
+    faces = []
+    for k, half in ((0, 2.3), (1, 0.95)):
+        if abs(eye[k]) > half:  # this face looks towards the camera
+            local = np.column_stack([rng.uniform(-2.3, 2.3, n), rng.uniform(-0.95, 0.95, n)])
+            local[:, k] = np.sign(eye[k]) * half + rng.normal(0, 0.03, n)
+            faces.append(local)
+    local = np.vstack(faces)
+    xy = local @ axes + (cx, cy)
+    pts = np.column_stack([xy, rng.uniform(0.4, 1.5, len(xy))])
+    corners = np.array([[*(np.array([a, b]) @ axes + (cx, cy)), z]
+                        for a in (-2.3, 2.3) for b in (-0.95, 0.95) for z in (0.0, 1.5)])
+    return pts, corners
+
+
+@pytest.mark.parametrize("cx,cy,yaw", [(6.0, -1.6, 0.0), (9.0, 3.5, 0.0), (15.0, 0.0, np.pi / 2), (18.0, -4.0, np.pi)])
+def test_a_known_heading_fits_the_car_to_its_visible_faces(cx, cy, yaw):
+    car, corners = _car_faces(cx, cy, yaw)
+    (d,) = lift([_box(corners)], np.vstack([car, _clutter()]), CAM, heading=lambda x, y: yaw)
+    assert np.hypot(d.x - cx, d.y - cy) < 0.2
+
+
+def test_without_a_heading_a_close_kerbside_car_is_pushed_along_the_ray():
+    """Why the heading helps: seen obliquely, the ray push puts the car too far out."""
+    car, corners = _car_faces(6.0, -1.6, 0.0)
+    (d,) = lift([_box(corners)], np.vstack([car, _clutter()]), CAM)
+    assert abs(d.y + 1.6) > 0.4
+
+
+@pytest.mark.parametrize("cx,cy,yaw", [(3.3, -2.8, 0.0), (6.0, 3.5, 0.0), (5.0, 3.5, np.pi)])
+def test_a_car_cut_by_the_image_side_is_placed_from_its_far_corner(cx, cy, yaw):
+    """Close beside the ego only a car's far part is in view: its box runs to the image's side."""
+    car, corners = _car_faces(cx, cy, yaw)
+    uv, z = CAM.project(corners)
+    uv[z < 0.05] = (CAM.width * 10 if cy < 0 else -CAM.width * 10, 0)  # corners behind the camera's plane
+    (x1, y1), (x2, y2) = np.clip(uv.min(axis=0), 0, CAM.width), np.clip(uv.max(axis=0), 0, CAM.width)
+    det = Detection("car", 0.9, x1, min(y1, CAM.height), x2, min(y2, CAM.height))
+    assert det.x1 == 0 or det.x2 == CAM.width
+    (d,) = lift([det], np.vstack([car, _clutter()]), CAM, heading=lambda x, y: yaw)
+    assert np.hypot(d.x - cx, d.y - cy) < 0.2
