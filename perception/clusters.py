@@ -45,12 +45,7 @@ def unseen_cars(points: np.ndarray, camera: CameraCalib, T_world_vehicle: np.nda
     camera already placed this tick; a group within `gate_m` of one is that car, not another."""
     p = np.asarray(points, dtype=float).reshape(-1, 3)
     R, t = T_world_vehicle[:2, :2], T_world_vehicle[:2, 3]  # planar vehicle → world
-    cam_x, cam_y = camera.T_vehicle_camera[:2, 3]
-    half_fov = np.arctan2(camera.cx, camera.fx) - np.radians(OVERLAP_DEG)
-    rel = p[:, :2] - (cam_x, cam_y)
-    keep = (p[:, 2] > GROUND_Z) & (p[:, 2] < TOP_Z) & (np.hypot(rel[:, 0], rel[:, 1]) < MAX_RANGE_M)
-    keep &= (np.abs(p[:, 0]) > EGO_HALF[0]) | (np.abs(p[:, 1]) > EGO_HALF[1])
-    keep &= (np.abs(np.arctan2(rel[:, 1], rel[:, 0])) > half_fov) | (np.hypot(rel[:, 0], rel[:, 1]) < NEAR_M)
+    keep = _beside_camera(p, camera, MAX_RANGE_M, NEAR_M)
     # one point per 0.25 m cell, and only cells on or by the road: walls and hedges would otherwise
     # give the grouping tens of thousands of points (and millions of pairs) in a dense town
     cells, count = np.unique(np.floor(p[keep, :2] / CELL_M).astype(np.int64), axis=0, return_counts=True)
@@ -63,8 +58,7 @@ def unseen_cars(points: np.ndarray, camera: CameraCalib, T_world_vehicle: np.nda
     rng = np.hypot(p[:, 0], p[:, 1])
     gap = np.hypot(*(p[pairs[:, 0]] - p[pairs[:, 1]]).T)
     pairs = pairs[gap < np.maximum(LINK_M, LINK_PER_M * np.minimum(rng[pairs[:, 0]], rng[pairs[:, 1]]))]
-    graph = coo_matrix((np.ones(len(pairs)), (pairs[:, 0], pairs[:, 1])), shape=(len(p), len(p)))
-    n, label = connected_components(graph, directed=False)
+    n, label = _components(pairs, len(p))
     counts = np.bincount(label, weights=count, minlength=n)
     centres = []
     for k in np.nonzero(counts >= MIN_POINTS)[0]:
@@ -100,14 +94,7 @@ def unseen_pedestrians(points: np.ndarray, camera: CameraCalib, T_world_vehicle:
     never saw the walker the ego then crept into). The lidar sees it all along."""
     p = np.asarray(points, dtype=float).reshape(-1, 3)
     R, t = T_world_vehicle[:2, :2], T_world_vehicle[:2, 3]
-    cam_x, cam_y = camera.T_vehicle_camera[:2, 3]
-    half_fov = np.arctan2(camera.cx, camera.fx) - np.radians(OVERLAP_DEG)
-    rel = p[:, :2] - (cam_x, cam_y)
-    dist = np.hypot(rel[:, 0], rel[:, 1])
-    keep = (p[:, 2] > GROUND_Z) & (p[:, 2] < TOP_Z) & (dist < PED_RANGE_M)
-    keep &= (np.abs(p[:, 0]) > EGO_HALF[0]) | (np.abs(p[:, 1]) > EGO_HALF[1])
-    keep &= (np.abs(np.arctan2(rel[:, 1], rel[:, 0])) > half_fov) | (dist < NEAR_M / 2)
-    q = p[keep]
+    q = p[_beside_camera(p, camera, PED_RANGE_M, NEAR_M / 2)]
     cells, inverse, count = np.unique(np.floor(q[:, :2] / CELL_M).astype(np.int64), axis=0, return_inverse=True,
                                       return_counts=True)
     top = np.full(len(cells), -np.inf)
@@ -118,8 +105,7 @@ def unseen_pedestrians(points: np.ndarray, camera: CameraCalib, T_world_vehicle:
     if count.sum() < MIN_POINTS:
         return np.zeros((0, 2))
     pairs = cKDTree(c).query_pairs(PED_LINK_M, output_type="ndarray")
-    graph = coo_matrix((np.ones(len(pairs)), (pairs[:, 0], pairs[:, 1])), shape=(len(c), len(c)))
-    n, label = connected_components(graph, directed=False)
+    n, label = _components(pairs, len(c))
     extent = np.array([np.ptp(c[label == k], axis=0).max() for k in range(n)])
     big = c[extent[label] > PED_MAX_EXTENT_M]  # cells of car-sized groups
     out = []
@@ -140,3 +126,20 @@ def unseen_pedestrians(points: np.ndarray, camera: CameraCalib, T_world_vehicle:
     if seen_xy is not None and len(seen_xy) and len(xy):
         xy = xy[cdist(xy, np.asarray(seen_xy)).min(axis=1) >= gate_m]
     return xy
+
+
+def _beside_camera(p: np.ndarray, camera: CameraCalib, max_range: float, near: float) -> np.ndarray:
+    """Body-height points (N×3, vehicle frame) within `max_range` of the camera, not on the ego, and
+    outside the camera's view (its half-angle less OVERLAP_DEG) or within `near` of it."""
+    rel = p[:, :2] - camera.T_vehicle_camera[:2, 3]
+    dist = np.hypot(rel[:, 0], rel[:, 1])
+    half_fov = np.arctan2(camera.cx, camera.fx) - np.radians(OVERLAP_DEG)
+    keep = (p[:, 2] > GROUND_Z) & (p[:, 2] < TOP_Z) & (dist < max_range)
+    keep &= (np.abs(p[:, 0]) > EGO_HALF[0]) | (np.abs(p[:, 1]) > EGO_HALF[1])
+    return keep & ((np.abs(np.arctan2(rel[:, 1], rel[:, 0])) > half_fov) | (dist < near))
+
+
+def _components(pairs: np.ndarray, n: int) -> tuple[int, np.ndarray]:
+    """Connected components of n nodes linked by `pairs` (K×2): (count, label per node)."""
+    graph = coo_matrix((np.ones(len(pairs)), (pairs[:, 0], pairs[:, 1])), shape=(n, n))
+    return connected_components(graph, directed=False)
