@@ -10,7 +10,6 @@ import json
 import math
 import os
 from collections import Counter
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable
@@ -19,6 +18,7 @@ import cv2
 import numpy as np
 import yaml
 
+from drivestack.workers import process_pool
 from perception.dataset import SPLITS, LabelRule
 from perception.fusion import CHANNELS, fused_image
 from sim.sensors.calibration import transform
@@ -191,7 +191,7 @@ def build_dataset(out: Path, frames: int, seed: int = 0, workers: int = 2, frame
             if progress:
                 progress(done, frames)
     else:
-        with ProcessPoolExecutor(workers) as pool:
+        with process_pool(workers, None) as pool:
             for metas in pool.map(_render_job, jobs):  # in plan order: deterministic files and manifest
                 results.append(metas)
                 done += len(metas)

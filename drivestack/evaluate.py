@@ -20,9 +20,8 @@ import json
 import os
 import socket
 import time
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import as_completed
 from dataclasses import dataclass, field
-from multiprocessing import get_context
 from pathlib import Path
 from typing import Callable, Iterable
 
@@ -31,6 +30,7 @@ import yaml
 from drivestack.agents import AGENTS
 from drivestack.agents.spec import absolute_spec, agent_class, is_spec
 from drivestack.errors import UserError
+from drivestack.workers import process_pool
 
 BACKENDS = ("local", "ray")
 MAX_WORKERS = 64
@@ -175,7 +175,7 @@ def run_local(tasks: list[Task], workers: int, on_result: Callable[[Task, dict],
         for task in tasks:
             on_result(task, run_task(task))
         return
-    with ProcessPoolExecutor(max_workers=min(workers, len(tasks)), mp_context=get_context("spawn")) as pool:
+    with process_pool(min(workers, len(tasks))) as pool:
         futures = {pool.submit(run_task, task): task for task in tasks}
         for fut in as_completed(futures):
             try:

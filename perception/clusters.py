@@ -48,8 +48,7 @@ def unseen_cars(points: np.ndarray, camera: CameraCalib, T_world_vehicle: np.nda
     keep = _beside_camera(p, camera, MAX_RANGE_M, NEAR_M)
     # one point per 0.25 m cell, and only cells on or by the road: walls and hedges would otherwise
     # give the grouping tens of thousands of points (and millions of pairs) in a dense town
-    cells, count = np.unique(np.floor(p[keep, :2] / CELL_M).astype(np.int64), axis=0, return_counts=True)
-    p = (cells + 0.5) * CELL_M
+    p, _, count = _cells(p[keep, :2])
     near_road = road_map.near_drivable(p @ R.T + t, ROAD_MARGIN_M) if len(p) else np.zeros(0, bool)
     p, count = p[near_road], count[near_road]
     if count.sum() < MIN_POINTS:
@@ -95,11 +94,9 @@ def unseen_pedestrians(points: np.ndarray, camera: CameraCalib, T_world_vehicle:
     p = np.asarray(points, dtype=float).reshape(-1, 3)
     R, t = T_world_vehicle[:2, :2], T_world_vehicle[:2, 3]
     q = p[_beside_camera(p, camera, PED_RANGE_M, NEAR_M / 2)]
-    cells, inverse, count = np.unique(np.floor(q[:, :2] / CELL_M).astype(np.int64), axis=0, return_inverse=True,
-                                      return_counts=True)
-    top = np.full(len(cells), -np.inf)
-    np.maximum.at(top, inverse.ravel(), q[:, 2])
-    c = (cells + 0.5) * CELL_M
+    c, inverse, count = _cells(q[:, :2])
+    top = np.full(len(c), -np.inf)
+    np.maximum.at(top, inverse, q[:, 2])
     on_road = road_map.is_drivable(c @ R.T + t) if len(c) else np.zeros(0, bool)
     c, count, top = c[on_road], count[on_road], top[on_road]
     if count.sum() < MIN_POINTS:
@@ -131,12 +128,28 @@ def unseen_pedestrians(points: np.ndarray, camera: CameraCalib, T_world_vehicle:
 def _beside_camera(p: np.ndarray, camera: CameraCalib, max_range: float, near: float) -> np.ndarray:
     """Body-height points (N×3, vehicle frame) within `max_range` of the camera, not on the ego, and
     outside the camera's view (its half-angle less OVERLAP_DEG) or within `near` of it."""
-    rel = p[:, :2] - camera.T_vehicle_camera[:2, 3]
+    keep = (p[:, 2] > GROUND_Z) & (p[:, 2] < TOP_Z)
+    keep &= (np.abs(p[:, 0]) > EGO_HALF[0]) | (np.abs(p[:, 1]) > EGO_HALF[1])
+    idx = np.flatnonzero(keep)  # most points are road: the angles only for the rest
+    rel = p[idx, :2] - camera.T_vehicle_camera[:2, 3]
     dist = np.hypot(rel[:, 0], rel[:, 1])
     half_fov = np.arctan2(camera.cx, camera.fx) - np.radians(OVERLAP_DEG)
-    keep = (p[:, 2] > GROUND_Z) & (p[:, 2] < TOP_Z) & (dist < max_range)
-    keep &= (np.abs(p[:, 0]) > EGO_HALF[0]) | (np.abs(p[:, 1]) > EGO_HALF[1])
-    return keep & ((np.abs(np.arctan2(rel[:, 1], rel[:, 0])) > half_fov) | (dist < near))
+    beside = (np.abs(np.arctan2(rel[:, 1], rel[:, 0])) > half_fov) | (dist < near)
+    keep[idx] = (dist < max_range) & beside
+    return keep
+
+
+CELL_SPAN = 1 << 21  # cell indices are offset into [0, CELL_SPAN) to pack a cell into one integer
+
+
+def _cells(xy: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The CELL_M cells the points (N×2) fall in: their centres (K×2, ordered by x then y), each
+    point's cell, and the points per cell. Packing (i, j) into one int64 makes np.unique a 1-D
+    sort, several times faster than its row-wise (axis=0) form."""
+    ij = np.floor(xy / CELL_M).astype(np.int64) + CELL_SPAN // 2
+    key, inverse, count = np.unique(ij[:, 0] * CELL_SPAN + ij[:, 1], return_inverse=True, return_counts=True)
+    cells = np.column_stack(np.divmod(key, CELL_SPAN)) - CELL_SPAN // 2
+    return (cells + 0.5) * CELL_M, inverse, count
 
 
 def _components(pairs: np.ndarray, n: int) -> tuple[int, np.ndarray]:

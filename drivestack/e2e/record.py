@@ -10,9 +10,7 @@ One loop serves both ways of collecting data:
 from __future__ import annotations
 
 import os
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field, replace
-from multiprocessing import get_context
 from pathlib import Path
 from typing import Callable, Protocol
 
@@ -22,6 +20,7 @@ from drivestack.agents.expert import ExpertAgent
 from drivestack.e2e import dataset
 from drivestack.e2e.model import LOOKAHEAD_S, InputSpec, camera_config, preprocess
 from drivestack.e2e.scenarios import Draw, draw
+from drivestack.workers import process_pool
 from drivestack.runner import OUTCOMES
 from sim.route import COMMANDS
 from sim.sensors.rig import build_rig
@@ -155,7 +154,7 @@ def record_dataset(root: Path, episodes: int, seed: int = 0, cfg: RecordConfig =
             done(i, _record_one(str(root), seed, i, cfg))
     else:
         os.environ.setdefault("DRIVESTACK_RAY_THREADS", "1")  # one ray thread per worker; inherited when spawned
-        with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn")) as pool:
+        with process_pool(workers) as pool:
             futures = {i: pool.submit(_record_one, str(root), seed, i, cfg) for i in range(episodes)}
             for i, fut in futures.items():
                 done(i, fut.result())

@@ -10,9 +10,8 @@ import json
 import os
 import shutil
 import time
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import as_completed
 from dataclasses import asdict, dataclass
-from multiprocessing import get_context
 from pathlib import Path
 from typing import Callable
 
@@ -26,6 +25,7 @@ from drivestack.e2e import dataset
 from drivestack.e2e.dataset import Frames
 from drivestack.e2e.model import SPEED_SCALE, STEER_SCALE, InputSpec, PilotNet, Policy, camera_config, decode
 from drivestack.e2e.scenarios import Draw, draw
+from drivestack.workers import process_pool
 from drivestack.errors import UserError
 from sim.route import COMMANDS
 from sim.sensors.specs import CameraSpec
@@ -235,7 +235,7 @@ def dagger_round(policy: Policy, r: int, work: Path, cfg: TrainConfig, bar: Prog
             bar.advance(task)
     else:
         os.environ.setdefault("DRIVESTACK_RAY_THREADS", "1")  # one ray thread per worker; inherited when spawned
-        with ProcessPoolExecutor(max_workers=cfg.workers, mp_context=get_context("spawn")) as pool:
+        with process_pool(cfg.workers) as pool:
             futures = [pool.submit(_rollout, *a) for a in args]
             for f in as_completed(futures):
                 bar.advance(task)

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from perception.clusters import unseen_cars, unseen_pedestrians
+from perception.clusters import CELL_M, _cells, unseen_cars, unseen_pedestrians
 from sim.map_builders import RoadStyle, straight
 from sim.sensors.calibration import transform, vehicle_to_world
 from sim.sensors.lidar import Lidar
@@ -78,3 +78,14 @@ def test_a_walker_beside_the_camera_view_is_found_and_a_car_is_not_a_walker():
     assert len(found) == 1 and np.hypot(*(found[0] - walker)) < 0.4
     assert len(unseen_pedestrians(points, calib, T, ROAD, seen_xy=np.array([[153.2, 1.0]]))) == 0
     assert len(unseen_pedestrians(*scan((138.0, 1.75), (150.0, 1.75)), T, ROAD)) == 0
+
+
+def test_cells_match_row_wise_unique_on_both_sides_of_the_origin():
+    xy = np.random.default_rng(0).uniform(-40.0, 40.0, (5000, 2))
+    xy[:50] = xy[50:100]  # shared cells
+    centres, inverse, count = _cells(xy)
+    ij, ref_inverse, ref_count = np.unique(np.floor(xy / CELL_M).astype(np.int64), axis=0, return_inverse=True,
+                                           return_counts=True)
+    np.testing.assert_array_equal(centres, (ij + 0.5) * CELL_M)
+    np.testing.assert_array_equal(inverse, ref_inverse.ravel())
+    np.testing.assert_array_equal(count, ref_count)
