@@ -20,8 +20,8 @@ from drivestack.agents.expert import ExpertAgent
 from drivestack.e2e import dataset
 from drivestack.e2e.model import LOOKAHEAD_S, InputSpec, camera_config, preprocess
 from drivestack.e2e.scenarios import Draw, draw
-from drivestack.workers import process_pool
 from drivestack.runner import OUTCOMES
+from drivestack.workers import process_pool
 from sim.route import COMMANDS
 from sim.sensors.rig import build_rig
 from sim.sensors.specs import CameraSpec, OdometrySpec

@@ -25,8 +25,8 @@ from drivestack.e2e import dataset
 from drivestack.e2e.dataset import Frames
 from drivestack.e2e.model import SPEED_SCALE, STEER_SCALE, InputSpec, PilotNet, Policy, camera_config, decode
 from drivestack.e2e.scenarios import Draw, draw
-from drivestack.workers import process_pool
 from drivestack.errors import UserError
+from drivestack.workers import process_pool
 from sim.route import COMMANDS
 from sim.sensors.specs import CameraSpec
 
