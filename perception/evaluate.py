@@ -141,19 +141,23 @@ def _summary(per: dict) -> dict:
             "per_class_ap50": {k: (None if np.isnan(v) else round(v, 4)) for k, v in per.items()}}
 
 
+def _binned(rows: list[dict], bins, unit: str, gt_value, det_value) -> dict:
+    """AP50 per bin of a value: a ground truth counts in its own bin, an unmatched detection in the
+    bin of its own value (`det_value(detection, lifted)`; None places it in none)."""
+    out = {}
+    for lo, hi in bins:
+        in_bin = lambda x: x is not None and lo <= x < hi  # noqa: E731
+        label = f"{lo:.0f}-{hi:.0f}{unit}" if np.isfinite(hi) else f"{lo:.0f}+{unit}"
+        out[label] = _summary(_ap_table(rows, gt_ok=lambda g: in_bin(gt_value(g)),
+                                        det_ok=lambda d, lifted: in_bin(det_value(d, lifted))))
+    return out
+
+
 def breakdown(rows: list[dict]) -> dict:
     """AP50 by ground-truth distance, box height and weather, and the lifting error."""
-    by_dist = {}
-    for lo, hi in DISTANCE_BINS:
-        in_bin = lambda z: lo <= z < hi  # noqa: E731
-        by_dist[f"{lo:.0f}-{hi:.0f}m" if np.isfinite(hi) else f"{lo:.0f}+m"] = _summary(_ap_table(
-            rows, gt_ok=lambda g: in_bin(g["depth"]),
-            det_ok=lambda d, lifted: lifted is not None and in_bin(lifted.x)))
-    by_height = {}
-    for lo, hi in HEIGHT_BINS:
-        in_bin = lambda h: lo <= h < hi  # noqa: E731
-        by_height[f"{lo:.0f}-{hi:.0f}px" if np.isfinite(hi) else f"{lo:.0f}+px"] = _summary(_ap_table(
-            rows, gt_ok=lambda g: in_bin(g["xyxy"][3] - g["xyxy"][1]), det_ok=lambda d, lifted: in_bin(d.y2 - d.y1)))
+    by_dist = _binned(rows, DISTANCE_BINS, "m", lambda g: g["depth"],
+                      lambda d, lifted: None if lifted is None else lifted.x)
+    by_height = _binned(rows, HEIGHT_BINS, "px", lambda g: g["xyxy"][3] - g["xyxy"][1], lambda d, lifted: d.y2 - d.y1)
     weathers = sorted({r["meta"]["weather"] for r in rows})
     by_weather = {w: _summary(_ap_table(rows, frame_ok=lambda m, w=w: m["weather"] == w)) for w in weathers}
     errs = {c: [] for c in DETECTION_CLASSES}
