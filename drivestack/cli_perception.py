@@ -52,20 +52,31 @@ def train_detector_cmd(
     workers: int = typer.Option(2, min=0, help="Data-loading processes."),
     seed: int = typer.Option(0, help="Training seed."),
     threads: int = typer.Option(2, min=1, help="torch threads (1 leaves a core free for other work)."),
+    resume: bool = typer.Option(False, "--resume", help="Continue this --input's interrupted run (runs/detector/INPUT/train) from its last epoch, with the epochs, model, image size, batch and seed it was started with."),
 ) -> None:
-    """Train the multitask YOLO detector from scratch, offline, then score it on training-dev, dev and test."""
+    """Train the multitask YOLO detector from scratch, offline, then score it on training-dev, dev and test.
+
+    The run checkpoints every epoch under runs/detector/INPUT/train; if it is stopped, the same
+    command with --resume carries on from there."""
     from perception.train import train_detector
 
     out_path = out_path or Path("models/detector.pt" if mode == "fused" else "models/detector_rgb.pt")
     try:
         with _bar() as bar:
-            task = bar.add_task(f"training {mode} detector", total=epochs, info="")
+            task = bar.add_task(f"training {mode} detector", total=None if resume else epochs, info="")
+            seen = {"epoch": -1, "batches": 0}
+
+            def on_batch(tr) -> None:  # epochs take minutes on a CPU: move the bar every batch
+                if tr.epoch != seen["epoch"]:
+                    seen.update(epoch=tr.epoch, batches=0)
+                seen["batches"] += 1
+                bar.update(task, total=tr.epochs, completed=tr.epoch + seen["batches"] / len(tr.train_loader))
 
             def progress(epoch: int, total: int, m: dict) -> None:
                 bar.update(task, completed=min(epoch, total), info=f"training-dev mAP50 {m.get('metrics/mAP50(B)', 0):.3f}")
 
             metrics = train_detector(data, mode, epochs, imgsz, batch, out_path, model, seed, workers,
-                                     threads=threads, progress=progress)
+                                     threads=threads, progress=progress, batch_progress=on_batch, resume=resume)
     except ValueError as e:
         raise UserError(str(e)) from None
     for split, m in metrics["splits"].items():
@@ -107,7 +118,8 @@ def bench_perception_cmd(
 ) -> None:
     """Detector quality and speed: mAP, per-class AP50, AP by distance and weather (fused vs camera-only),
     3D position error of lifting, and detector latency on one thread. Each detector is scored again
-    with its light boxes read by the light-state reader (two_stage_*), as the modular agent runs it."""
+    with its light boxes read by the light-state reader (two_stage_*), as the modular agent runs it.
+    The fused weights also run on ONNX Runtime (onnx: its latency, and whether its detections match)."""
     from perception.evaluate import bench_perception
 
     try:

@@ -30,10 +30,12 @@ SEED_BASE = {"train": 100_000, "training-dev": 200_000, "dev": 300_000, "test": 
 # Faster signal cycles than the driving suite's: every light state shows up often (yellow is short).
 DATA_SIGNALS = {"green": (4.0, 10.0), "yellow": (3.0, 6.0), "all_red": 1.0, "offset": (0.0, 20.0)}
 WEATHER_MIX = {"day": 0.35, "dusk": 0.2, "night": 0.15, "fog": 0.15, "rain": 0.15}
-# Share of train / training-dev episodes on procedural towns and junctions (drivestack/e2e/scenarios.py)
-# rather than the 14 shipped scenarios: many layouts, so the detector learns streets, not a suite.
+# Share of train / training-dev episodes on procedural layouts rather than the shipped scenarios:
+# many layouts, so the detector learns streets, not a suite.
 PROCEDURAL_SHARE = 0.5
-PROCEDURAL_FAMILIES = ("town", "junction")
+# One uniform integer draw picks a procedural family, so busy towns are half of them. It takes from
+# the random stream what the earlier two-family draw took, so dev and test are unchanged (a test pins them).
+PROCEDURAL_DRAW = ("town", "junction", "busy_town", "busy_town")
 
 # Held-out towns for dev and test: layouts that no training scenario uses, with routes through
 # their signalised and all-way-stop interiors.
@@ -85,7 +87,7 @@ def plan(frames: int, frames_per_episode: int = 20, seed: int = 0,
             if held:
                 name = held_pool[i % len(held_pool)]
             elif rng.random() < PROCEDURAL_SHARE:
-                name = f"{PROCEDURAL_FAMILIES[int(rng.integers(len(PROCEDURAL_FAMILIES)))]}-{ep_seed}"
+                name = f"{PROCEDURAL_DRAW[int(rng.integers(len(PROCEDURAL_DRAW)))]}-{ep_seed}"
             else:
                 name = train_pool[i % len(train_pool)]
             out.append(Episode(split, name, ep_seed, str(rng.choice(weathers, p=probs / probs.sum())), take))
@@ -95,15 +97,32 @@ def plan(frames: int, frames_per_episode: int = 20, seed: int = 0,
 def _scenario(name: str):
     """A held-out town, a procedural draw (`FAMILY-SEED`), or a shipped scenario, by name."""
     from drivestack.e2e.scenarios import procedural
-    from sim.scenario import Scenario, load_scenario
+    from sim.scenario import Scenario, load_scenario, parse_scenario
 
     held = {h["name"]: h for h in HELD_OUT}
     if name in held:
         return Scenario.model_validate(held[name])
     family, _, seed = name.rpartition("-")
-    if family in PROCEDURAL_FAMILIES:
+    if family == "busy_town":
+        return parse_scenario({"description": "procedural busy town", "duration_s": 120,
+                               **busy_town(np.random.default_rng(int(seed)))}, name)
+    if family in PROCEDURAL_DRAW:
         return procedural(family, np.random.default_rng(int(seed)), name)
     return load_scenario(name)
+
+
+def busy_town(rng: np.random.Generator) -> dict:
+    """A procedural town as busy as the held-out ones: one or two lanes, 10–22 cars and 8–16 walkers.
+
+    Test walkers and lights are seen down town streets, past parked and waiting cars and in front
+    of facades; the suite's open roads show few of those. The grid stays 3–4 × 3–4 blocks, so a
+    held-out 3 × 5 or 5 × 3 layout is never drawn."""
+    from drivestack.e2e.scenarios import FAMILIES
+
+    data = FAMILIES["town"](rng)
+    data["map"]["lanes"] = int(rng.integers(1, 3))
+    data["traffic"] = {"vehicles": [10, 22], "pedestrians": [8, 16]}
+    return data
 
 
 def render_episode(ep: Episode, out: Path) -> list[dict]:

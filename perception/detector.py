@@ -1,6 +1,15 @@
-"""The trained YOLO as a plain function from a fused (or RGB) image to 2D detections."""
+"""The trained YOLO as a plain function from a fused (or RGB) image to 2D detections.
+
+Two backends run the same weights: PyTorch through Ultralytics' predictor, or ONNX Runtime on a
+graph exported from them (2–3× faster on one CPU thread) between the very same Ultralytics
+pre- and post-processing steps, so the detections agree to float rounding.
+"""
 from __future__ import annotations
 
+import hashlib
+import os
+import shutil
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -11,6 +20,9 @@ from perception.yolo import PROJECT, ultralytics
 from sim.sensors.frames import DETECTION_CLASSES
 
 NMS_IOU = 0.7  # Ultralytics' own NMS threshold
+MAX_DET = 300  # Ultralytics' default
+BACKENDS = ("torch", "onnx")
+ONNX_CACHE = PROJECT / ".cache" / "onnx"
 DEFAULT_WEIGHTS = {"fused": PROJECT / "models" / "detector.pt", "rgb": PROJECT / "models" / "detector_rgb.pt"}
 
 
@@ -38,9 +50,11 @@ class Detector:
     """
 
     def __init__(self, weights: Path | str | None = None, mode: str = "fused", conf: float = 0.25,
-                 imgsz: int = 320, threads: int = 1) -> None:
+                 imgsz: int = 320, threads: int = 1, backend: str = "torch") -> None:
         if mode not in CHANNELS:
             raise ValueError(f"input mode: unknown {mode!r}; use one of {', '.join(CHANNELS)}")
+        if backend not in BACKENDS:
+            raise ValueError(f"detector backend: unknown {backend!r}; use one of {', '.join(BACKENDS)}")
         path = Path(weights) if weights is not None else DEFAULT_WEIGHTS[mode]
         if not path.is_file():
             raise FileNotFoundError(f"{path}: detector weights not found; train them with `{train_command(mode)}`")
@@ -58,6 +72,8 @@ class Detector:
         if [names[i] for i in range(len(names))] != list(DETECTION_CLASSES):
             raise ValueError(f"{path}: classes {list(names.values())} differ from {list(DETECTION_CLASSES)}")
         self.mode, self.conf, self.imgsz = mode, conf, imgsz
+        self.path, self.threads, self.backend = path, threads, backend
+        self._session = None  # ONNX Runtime's, made at the first image (its size fixes the graph's input)
 
     def __call__(self, image: np.ndarray) -> list[Detection]:
         if image.ndim != 3 or image.shape[2] != len(CHANNELS[self.mode]) or image.dtype != np.uint8:
@@ -66,10 +82,56 @@ class Detector:
         from torchvision.ops import batched_nms
 
         x = np.ascontiguousarray(image[..., ::-1]) if self.mode == "rgb" else image
-        r = self.model.predict(x, imgsz=self.imgsz, conf=self.conf, device="cpu", verbose=False)[0]
-        b = r.boxes
+        if self.backend == "onnx":
+            xyxy, score, cls = self._onnx(x)
+        else:
+            b = self.model.predict(x, imgsz=self.imgsz, conf=self.conf, device="cpu", verbose=False)[0].boxes
+            xyxy, score, cls = b.xyxy, b.conf, b.cls
         # NMS-free heads (YOLO26) can give one object two near-identical boxes; the agent would
         # lift both. Per-class NMS is a no-op on YOLO11's already-suppressed output.
-        keep = np.sort(batched_nms(b.xyxy, b.conf, b.cls, NMS_IOU).numpy())
-        xyxy, cls, score = b.xyxy.numpy()[keep], b.cls.numpy().astype(int)[keep], b.conf.numpy()[keep]
+        keep = np.sort(batched_nms(xyxy, score, cls, NMS_IOU).numpy())
+        xyxy, cls, score = xyxy.numpy()[keep], cls.numpy().astype(int)[keep], score.numpy()[keep]
         return [Detection(DETECTION_CLASSES[c], float(s), *map(float, q)) for q, c, s in zip(xyxy, cls, score)]
+
+    def _onnx(self, x: np.ndarray):
+        """Boxes, scores and classes from ONNX Runtime, with the steps of Ultralytics' predictor
+        around it: its letterbox, its BGR→RGB flip for 3 channels, its NMS, its box rescaling."""
+        import torch
+        from ultralytics.data.augment import LetterBox
+        from ultralytics.utils import nms, ops
+
+        im = LetterBox(self.imgsz, auto=True, stride=int(self.model.model.stride.max()))(image=x)
+        if self._session is None:
+            self._session = onnx_session(self.path, im.shape[:2], self.threads)
+        t = im.transpose(2, 0, 1)[None]
+        if t.shape[1] == 3:
+            t = t[:, ::-1]
+        out = self._session.run(None, {self._session.get_inputs()[0].name: np.ascontiguousarray(t, np.float32) / 255})[0]
+        p = nms.non_max_suppression(torch.from_numpy(out), self.conf, NMS_IOU, max_det=MAX_DET,
+                                    end2end=getattr(self.model.model, "end2end", False))[0]
+        p[:, :4] = ops.scale_boxes(im.shape[:2], p[:, :4], x.shape[:2])
+        return p[:, :4], p[:, 4], p[:, 5]
+
+
+def onnx_session(weights: Path, shape: tuple[int, int], threads: int = 1):
+    """An ONNX Runtime session on `threads` threads for `weights` exported at input size `shape`.
+
+    The export (Ultralytics' own, a few seconds) is cached under .cache/onnx by the weights' hash
+    and the size, and written by rename, so parallel workers never read half a file."""
+    import onnxruntime
+
+    ONNX_CACHE.mkdir(parents=True, exist_ok=True)
+    digest = hashlib.sha256(Path(weights).read_bytes()).hexdigest()[:16]
+    path = ONNX_CACHE / f"{Path(weights).stem}-{digest}-{shape[0]}x{shape[1]}.onnx"
+    if not path.is_file():
+        work = Path(tempfile.mkdtemp(dir=ONNX_CACHE))
+        try:
+            shutil.copyfile(weights, work / "model.pt")
+            ultralytics().YOLO(str(work / "model.pt")).export(format="onnx", imgsz=list(shape), simplify=False,
+                                                              dynamic=False, device="cpu", verbose=False)
+            os.replace(work / "model.onnx", path)
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads, options.inter_op_num_threads = threads, 1
+    return onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])

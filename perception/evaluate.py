@@ -187,7 +187,8 @@ def bench_perception(data: Path, weights: Path | None = None, rgb_weights: Path 
         if mode == "rgb" and not Path(w).is_file() and rgb_weights is None:
             continue  # the twin is optional
         det = Detector(w, mode)
-        b = breakdown(run_split(data, split, det))
+        rows = run_split(data, split, det)
+        b = breakdown(rows)
         ultra = evaluate_split(Path(w), run_yaml(data, mode, out / "yaml"), split)
         tables[mode] = {**ultra, **b}
         # light boxes as the modular agent takes them (from score LIGHT_CONF), with and without the reader
@@ -203,7 +204,9 @@ def bench_perception(data: Path, weights: Path | None = None, rgb_weights: Path 
                       # the same AP code for both, so the reader's gain is like for like
                       "two_stage_map50": tables["fused+reader"]["overall"]["map50"],
                       "two_stage_light_ap50": lights(tables["fused+reader"]), "yolo_light_ap50": lights(raw),
-                      "reader_ms": tables["fused+reader"]["read_ms"]}
+                      "reader_ms": tables["fused+reader"]["read_ms"],
+                      # the same weights on ONNX Runtime, timed in this run beside PyTorch
+                      "onnx": backend_agreement(rows, run_split(data, split, Detector(w, mode, backend="onnx")))}
         else:
             result["rgb_map50"], result["rgb_per_class_ap50"] = ultra["map50"], ultra["per_class_ap50"]
             result["rgb_two_stage_map50"] = tables["rgb+reader"]["overall"]["map50"]
@@ -211,6 +214,20 @@ def bench_perception(data: Path, weights: Path | None = None, rgb_weights: Path 
     _plot(tables, out / "perception_breakdown.png")
     result["breakdown"] = str(out / "perception.json")
     return result
+
+
+def backend_agreement(ref: list[dict], other: list[dict]) -> dict:
+    """`other`'s latency, whether every frame has the same detections in the same order and
+    classes as in `ref`, and the largest difference of a box corner [px] or score between them."""
+    same, worst = True, 0.0
+    for r, o in zip(ref, other, strict=True):
+        if [d.cls for d in r["dets"]] != [d.cls for d in o["dets"]]:
+            same = False
+            continue
+        for a, b in zip(r["dets"], o["dets"]):
+            worst = max(worst, abs(a.score - b.score), *(abs(getattr(a, k) - getattr(b, k)) for k in ("x1", "y1", "x2", "y2")))
+    return {"latency_ms": round(float(np.median([r["ms"] for r in other[5:] or other])), 3), "same_detections": same,
+            "max_abs_diff": float(f"{worst:.3g}")}
 
 
 def _plot(tables: dict, path: Path) -> None:

@@ -35,13 +35,20 @@ def run_yaml(data: Path, mode: str, where: Path) -> Path:
 def train_detector(data: Path, mode: str = "fused", epochs: int = 12, imgsz: int = 320, batch: int = 16,
                    out: Path = Path("models/detector.pt"), model_cfg: str = "yolo11n.yaml", seed: int = 0,
                    workers: int = 2, runs: Path = Path("runs/detector"), threads: int = 2,
-                   progress: Callable[[int, int, dict], None] | None = None, batch_progress=None) -> dict:
-    """Train, copy the best weights to `out`, score them on every held-out split, write the JSON."""
+                   progress: Callable[[int, int, dict], None] | None = None,
+                   batch_progress: Callable[[object], None] | None = None, resume: bool = False) -> dict:
+    """Train, copy the best weights to `out`, score them on every held-out split, write the JSON.
+
+    `resume` continues this input mode's interrupted run from its last epoch, with the recipe
+    (epochs, model, image size, batch, seed) its checkpoint holds: a recipe can take hours here."""
     manifest = load_manifest(data)
     u = ultralytics()
     run_dir = Path(runs).resolve() / mode
+    if resume:
+        last = run_dir / "train" / "weights" / "last.pt"
+        model_cfg, epochs, imgsz, batch, seed = _resumable(last, data, mode, run_dir)
     data_yaml = run_yaml(data, mode, run_dir)
-    model = u.YOLO(model_cfg)
+    model = u.YOLO(str(last) if resume else model_cfg)
     import torch
 
     # Ultralytics pins torch to cpu_count − 1 threads (1 here) and re-pins it whenever it selects a
@@ -49,25 +56,47 @@ def train_detector(data: Path, mode: str = "fused", epochs: int = 12, imgsz: int
     for event in ("on_pretrain_routine_end", "on_train_epoch_start"):
         model.add_callback(event, lambda tr: torch.set_num_threads(threads))
     if batch_progress is not None:
-        model.add_callback("on_train_batch_end", lambda tr: batch_progress(tr))
+        model.add_callback("on_train_batch_end", batch_progress)
     if progress is not None:
         model.add_callback("on_fit_epoch_end", lambda tr: progress(tr.epoch + 1, tr.epochs, dict(tr.metrics)))
     t0 = time.perf_counter()
-    model.train(data=str(data_yaml), epochs=epochs, imgsz=imgsz, batch=batch, device="cpu", workers=workers,
-                seed=seed, deterministic=True, plots=False, amp=False, project=str(run_dir), name="train",
-                exist_ok=True, close_mosaic=max(1, epochs // 5), warmup_epochs=min(3.0, epochs / 10), patience=max(epochs, 100), verbose=False)
+    if resume:
+        model.train(resume=True, data=str(data_yaml), workers=workers)
+    else:
+        model.train(data=str(data_yaml), epochs=epochs, imgsz=imgsz, batch=batch, device="cpu", workers=workers,
+                    seed=seed, deterministic=True, plots=False, amp=False, project=str(run_dir), name="train",
+                    exist_ok=True, close_mosaic=max(1, epochs // 5), warmup_epochs=min(3.0, epochs / 10),
+                    patience=max(epochs, 100), verbose=False)
     train_s = time.perf_counter() - t0
     best = Path(model.trainer.best)
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(best, out)
     metrics = {"input": mode, "channels": len(CHANNELS[mode]), "model": model_cfg, "epochs": epochs, "imgsz": imgsz,
-               "batch": batch, "seed": seed, "train_s": round(train_s, 1),
+               "batch": batch, "seed": seed, "train_s": round(train_s, 1), "resumed": resume,
                "frames": {s: manifest["splits"][s]["frames"] for s in SPLITS}, "splits": {}}
     for split in ("training-dev", "dev", "test"):
         metrics["splits"][split] = evaluate_split(out, data_yaml, split, imgsz)
     out.with_suffix(".json").write_text(json.dumps(metrics, indent=2))
     return metrics
+
+
+def _resumable(last: Path, data: Path, mode: str, run_dir: Path) -> tuple[str, int, int, int, int]:
+    """The interrupted run's recipe, or a ValueError that says why it cannot go on."""
+    import torch
+
+    if not last.is_file():
+        raise ValueError(f"--resume: no interrupted {mode} run to resume ({last} is missing); "
+                         f"start one without --resume")
+    ckpt = torch.load(last, map_location="cpu", weights_only=False)
+    if ckpt.get("epoch", -1) < 0:
+        raise ValueError(f"--resume: the {mode} run in {run_dir / 'train'} has finished; start a new one without --resume")
+    a = ckpt["train_args"]
+    trained_on = Path(yaml.safe_load(Path(a["data"]).read_text())["path"]).parent
+    if trained_on != Path(data).resolve():
+        raise ValueError(f"--resume: the {mode} run was training on {trained_on}; pass --data {trained_on}")
+    cfg = (ckpt.get("ema") or ckpt["model"]).yaml.get("yaml_file", a["model"])  # a resumed run's args name last.pt
+    return Path(cfg).name, int(a["epochs"]), int(a["imgsz"]), int(a["batch"]), int(a["seed"])
 
 
 def evaluate_split(weights: Path, data_yaml: Path, split: str, imgsz: int = 320) -> dict:

@@ -7,6 +7,7 @@ head by 3D position.
 """
 from __future__ import annotations
 
+import os
 import time
 from collections import deque
 
@@ -44,13 +45,14 @@ class ModularAgent:
     uses_traffic_manager = False
 
     def __init__(self, weights: str | None = None, mode: str = "fused", conf: float = 0.3,
-                 light_conf: float = 0.1, light_weights: str | None = None) -> None:
+                 light_conf: float = 0.1, light_weights: str | None = None, backend: str | None = None) -> None:
         # Light boxes count from a lower score: a far head is 6–10 px and the YOLO is unsure of its
         # colour, not of the head. The reader reads the state, and only a box within 4 m of a
         # mapped head counts, so a false head costs little.
         self.conf, self.light_conf = conf, light_conf
+        backend = backend or os.environ.get("DRIVESTACK_DETECTOR_BACKEND", "torch")  # reaches eval's workers too
         try:
-            self.detector = Detector(weights, mode, conf=min(conf, light_conf))
+            self.detector = Detector(weights, mode, conf=min(conf, light_conf), backend=backend)
             self.reader = LightStateReader(light_weights)
         except (FileNotFoundError, ValueError) as e:
             raise UserError(str(e)) from None

@@ -29,6 +29,30 @@ def test_label_rule_drops_small_and_hidden_boxes():
     assert not rule.keep(box(10, 8, 0.1))  # mostly hidden
 
 
+def test_the_held_out_splits_stay_those_the_readme_numbers_were_measured_on():
+    """The train mix may change; dev and test (every test number in the README) must not."""
+    import hashlib
+
+    from drivestack.detector_data import plan
+
+    held = [(e.split, e.scenario, e.seed, e.weather, e.frames) for e in plan(5000) if e.split in ("dev", "test")]
+    assert held[:2] == [("dev", "heldout_town_3x5", 300000, "day", 20), ("dev", "heldout_town_5x3", 300001, "day", 20)]
+    assert hashlib.sha256(repr(held).encode()).hexdigest()[:16] == "643906af77de1f7c"
+
+
+def test_busy_towns_are_a_quarter_of_train_and_never_a_held_out_layout():
+    from drivestack.detector_data import HELD_OUT, _scenario, plan
+
+    train = [e.scenario for e in plan(5000) if e.split == "train"]
+    busy = [name for name in train if name.startswith("busy_town-")]
+    assert 0.15 < len(busy) / len(train) < 0.35
+    held = {(h["map"]["rows"], h["map"]["cols"]) for h in HELD_OUT}
+    maps = [_scenario(name) for name in busy]
+    assert not {(sc.map.rows, sc.map.cols) for sc in maps} & held
+    assert {sc.map.lanes for sc in maps} == {1, 2}
+    assert all(sc.traffic.pedestrians == (8.0, 16.0) and sc.traffic.vehicles == (10.0, 22.0) for sc in maps)
+
+
 @pytest.fixture(scope="module")
 def tiny_dataset(tmp_path_factory):
     out = tmp_path_factory.mktemp("det")
@@ -92,6 +116,41 @@ def test_one_epoch_trains_and_the_weights_check_their_input(tiny_dataset, tmp_pa
         det(np.zeros((160, 320, 3), np.uint8))
 
 
+def test_an_interrupted_training_resumes_with_its_own_recipe(tiny_dataset, tmp_path):
+    from perception.train import train_detector
+
+    out, _ = tiny_dataset
+    runs, weights = tmp_path / "runs", tmp_path / "det.pt"
+    with pytest.raises(ValueError, match="no interrupted fused run to resume"):
+        train_detector(out, "fused", out=weights, runs=runs, resume=True)
+
+    class Stop(Exception):
+        pass
+
+    def stop_after_first(epoch, total, metrics):
+        if epoch == 1:
+            raise Stop
+
+    with pytest.raises(Stop):
+        train_detector(out, "fused", epochs=2, imgsz=96, batch=4, out=weights, workers=0, runs=runs, threads=1,
+                       progress=stop_after_first)
+    assert not weights.exists()
+    other = tmp_path / "other"  # another dataset
+    other.mkdir()
+    (other / "manifest.json").write_text((out / "manifest.json").read_text())
+    with pytest.raises(ValueError, match=f"pass --data {out}"):
+        train_detector(other, "fused", out=weights, runs=runs, resume=True)
+    seen = []
+    metrics = train_detector(out, "fused", epochs=9, imgsz=320, out=weights, workers=0, runs=runs, threads=1,
+                             progress=lambda epoch, total, m: seen.append((epoch, total)), resume=True)
+    # from the second epoch, to the checkpoint's 2, not 9 (Ultralytics reports its final validation as one more)
+    assert seen[0] == (2, 2) and {total for _, total in seen} == {2}
+    assert (metrics["epochs"], metrics["imgsz"], metrics["batch"], metrics["resumed"]) == (2, 96, 4, True)
+    assert weights.is_file() and json.loads(weights.with_suffix(".json").read_text())["epochs"] == 2
+    with pytest.raises(ValueError, match="has finished"):
+        train_detector(out, "fused", out=weights, runs=runs, resume=True)
+
+
 def test_missing_weights_name_the_train_command(tmp_path):
     from perception.detector import Detector
 
@@ -105,6 +164,7 @@ def test_an_empty_dataset_directory_is_a_clear_error(tmp_path):
 
 
 def test_bench_perception_scores_the_yolo_and_the_two_stage_detector(tiny_dataset, tmp_path, monkeypatch):
+    import perception.detector
     import perception.evaluate
     from perception.evaluate import bench_perception
     from perception.light_state import LIGHT_CLASSES
@@ -114,8 +174,10 @@ def test_bench_perception_scores_the_yolo_and_the_two_stage_detector(tiny_datase
     weights = tmp_path / "det.pt"
     train_detector(out, "fused", epochs=1, imgsz=96, batch=4, out=weights, workers=0, runs=tmp_path / "runs", threads=1)
     monkeypatch.setitem(perception.evaluate.DEFAULT_WEIGHTS, "rgb", tmp_path / "no_twin.pt")  # no twin here
+    monkeypatch.setattr(perception.detector, "ONNX_CACHE", tmp_path / "onnx")
     r = bench_perception(out, weights, None, "test", tmp_path / "bench")
     assert r["frames"] > 0 and r["latency_ms"] > 0 and r["reader_ms"] >= 0
+    assert r["onnx"]["latency_ms"] > 0 and r["onnx"]["same_detections"] and r["onnx"]["max_abs_diff"] < 1e-2
     assert set(r["two_stage_light_ap50"]) == set(r["yolo_light_ap50"]) == set(LIGHT_CLASSES)
     tables = json.loads((tmp_path / "bench" / "perception.json").read_text())
     assert set(tables) == {"fused", "fused+reader"}  # without the twin's weights it is left out

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from perception.detector import Detector
 
@@ -26,3 +27,43 @@ def test_near_duplicate_boxes_of_one_class_are_merged(monkeypatch):
     assert [(d.cls, round(d.score, 2), d.x1) for d in out] == [("car", 0.6, 100.0), ("pedestrian", 0.4, 101.0),
                                                                ("car", 0.3, 200.0)]
 
+
+
+@pytest.fixture(scope="module")
+def town_frame():
+    """A camera, lidar and radar capture 2 s into dense_urban (cars, walkers and lights in view)."""
+    from sim.scenario import load_scenario
+    from sim.sensors.rig import SensorRig
+    from sim.sensors.specs import default_rig
+    from sim.world import World
+
+    world = World(load_scenario("dense_urban"), 0, ego_autopilot=True)
+    while world.t < 2.0:
+        world.step(world.autopilot_control())
+    return SensorRig([s for s in default_rig() if type(s).__name__ != "OdometrySpec"], world.map, 0).capture_world(world)
+
+
+@pytest.mark.parametrize("mode", ["fused", "rgb"])
+def test_the_onnx_backend_gives_the_torch_backends_detections(town_frame, mode, tmp_path, monkeypatch):
+    import perception.detector as detector
+    from perception.fusion import fused_image
+
+    monkeypatch.setattr(detector, "ONNX_CACHE", tmp_path)
+    f = town_frame
+    image = fused_image(f["camera"], f["lidar"], f["radar"]) if mode == "fused" else f["camera"].image
+    ref = Detector(mode=mode, conf=0.01)(image)
+    out = Detector(mode=mode, conf=0.01, backend="onnx")(image)
+    assert len(ref) >= 3 and [d.cls for d in out] == [d.cls for d in ref]
+    for a, b in zip(ref, out):
+        assert abs(a.score - b.score) < 1e-3
+        assert np.allclose([a.x1, a.y1, a.x2, a.y2], [b.x1, b.y1, b.x2, b.y2], atol=1e-2)
+    (graph,) = tmp_path.glob("*.onnx")  # exported once, by the weights' hash and the image size
+    assert graph.name.endswith("-160x320.onnx")
+    stamp = graph.stat().st_mtime_ns
+    Detector(mode=mode, conf=0.01, backend="onnx")(image)
+    assert graph.stat().st_mtime_ns == stamp  # the second detector reused it
+
+
+def test_an_unknown_backend_is_a_clear_error():
+    with pytest.raises(ValueError, match="unknown 'tensorrt'; use one of torch, onnx"):
+        Detector(backend="tensorrt")
