@@ -119,7 +119,8 @@ def bench_perception_cmd(
     """Detector quality and speed: mAP, per-class AP50, AP by distance and weather (fused vs camera-only),
     3D position error of lifting, and detector latency on one thread. Each detector is scored again
     with its light boxes read by the light-state reader (two_stage_*), as the modular agent runs it.
-    The fused weights also run on ONNX Runtime (onnx: its latency, and whether its detections match)."""
+    latency_ms is ONNX Runtime's, as the agent runs the detector; torch_latency_ms is PyTorch's, and
+    onnx_same_detections / onnx_max_abs_diff say how far the two backends' detections agree."""
     from perception.evaluate import bench_perception
 
     try:

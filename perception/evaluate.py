@@ -198,15 +198,17 @@ def bench_perception(data: Path, weights: Path | None = None, rgb_weights: Path 
         tables[f"{mode}+reader"] = {**breakdown(two), "read_ms": round(float(np.median([r["read_ms"] for r in two])), 3)}
         lights = lambda t: {c: t["overall"]["per_class_ap50"][c] for c in LIGHT_CLASSES}  # noqa: E731
         if mode == "fused":
+            onnx = backend_agreement(rows, run_split(data, split, Detector(w, mode, backend="onnx")))
             result = {"map50": ultra["map50"], "map50_95": ultra["map50_95"], "per_class_ap50": ultra["per_class_ap50"],
-                      "pos_err_median_m": b["pos_err_median_m"], "latency_ms": b["latency_ms"], "split": split,
+                      "pos_err_median_m": b["pos_err_median_m"], "split": split,
+                      # ONNX Runtime, as the modular agent runs it, timed in this run beside PyTorch
+                      "latency_ms": onnx["latency_ms"], "torch_latency_ms": b["latency_ms"],
+                      "onnx_same_detections": onnx["same_detections"], "onnx_max_abs_diff": onnx["max_abs_diff"],
                       "frames": len(two),
                       # the same AP code for both, so the reader's gain is like for like
                       "two_stage_map50": tables["fused+reader"]["overall"]["map50"],
                       "two_stage_light_ap50": lights(tables["fused+reader"]), "yolo_light_ap50": lights(raw),
-                      "reader_ms": tables["fused+reader"]["read_ms"],
-                      # the same weights on ONNX Runtime, timed in this run beside PyTorch
-                      "onnx": backend_agreement(rows, run_split(data, split, Detector(w, mode, backend="onnx")))}
+                      "reader_ms": tables["fused+reader"]["read_ms"]}
         else:
             result["rgb_map50"], result["rgb_per_class_ap50"] = ultra["map50"], ultra["per_class_ap50"]
             result["rgb_two_stage_map50"] = tables["rgb+reader"]["overall"]["map50"]

@@ -50,7 +50,8 @@ class ModularAgent:
         # colour, not of the head. The reader reads the state, and only a box within 4 m of a
         # mapped head counts, so a false head costs little.
         self.conf, self.light_conf = conf, light_conf
-        backend = backend or os.environ.get("DRIVESTACK_DETECTOR_BACKEND", "torch")  # reaches eval's workers too
+        # ONNX Runtime: 1.6× PyTorch's speed, the same detections (README); the variable reaches eval's workers
+        backend = backend or os.environ.get("DRIVESTACK_DETECTOR_BACKEND", "onnx")
         try:
             self.detector = Detector(weights, mode, conf=min(conf, light_conf), backend=backend)
             self.reader = LightStateReader(light_weights)

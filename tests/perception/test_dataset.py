@@ -177,7 +177,7 @@ def test_bench_perception_scores_the_yolo_and_the_two_stage_detector(tiny_datase
     monkeypatch.setattr(perception.detector, "ONNX_CACHE", tmp_path / "onnx")
     r = bench_perception(out, weights, None, "test", tmp_path / "bench")
     assert r["frames"] > 0 and r["latency_ms"] > 0 and r["reader_ms"] >= 0
-    assert r["onnx"]["latency_ms"] > 0 and r["onnx"]["same_detections"] and r["onnx"]["max_abs_diff"] < 1e-2
+    assert r["torch_latency_ms"] > 0 and r["onnx_same_detections"] and r["onnx_max_abs_diff"] < 1e-2
     assert set(r["two_stage_light_ap50"]) == set(r["yolo_light_ap50"]) == set(LIGHT_CLASSES)
     tables = json.loads((tmp_path / "bench" / "perception.json").read_text())
     assert set(tables) == {"fused", "fused+reader"}  # without the twin's weights it is left out

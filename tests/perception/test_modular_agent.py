@@ -49,10 +49,11 @@ def test_missing_weights_is_a_user_error(tmp_path):
 def test_the_detector_backend_comes_from_the_environment_and_is_checked(monkeypatch):
     from drivestack.agents.modular import ModularAgent
 
-    assert ModularAgent().detector.backend == "torch"
-    monkeypatch.setenv("DRIVESTACK_DETECTOR_BACKEND", "onnx")  # spawned eval workers inherit it
+    monkeypatch.delenv("DRIVESTACK_DETECTOR_BACKEND", raising=False)
     assert ModularAgent().detector.backend == "onnx"
-    assert ModularAgent(backend="torch").detector.backend == "torch"
+    monkeypatch.setenv("DRIVESTACK_DETECTOR_BACKEND", "torch")  # spawned eval workers inherit it
+    assert ModularAgent().detector.backend == "torch"
+    assert ModularAgent(backend="onnx").detector.backend == "onnx"
     monkeypatch.setenv("DRIVESTACK_DETECTOR_BACKEND", "tensorrt")
     with pytest.raises(UserError, match="unknown 'tensorrt'; use one of torch, onnx"):
         ModularAgent()
