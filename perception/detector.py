@@ -106,7 +106,8 @@ class Detector:
         t = im.transpose(2, 0, 1)[None]
         if t.shape[1] == 3:
             t = t[:, ::-1]
-        out = self._session.run(None, {self._session.get_inputs()[0].name: np.ascontiguousarray(t, np.float32) / 255})[0]
+        feed = {self._session.get_inputs()[0].name: np.ascontiguousarray(t, np.float32) / 255}
+        out = self._session.run(None, feed)[0]
         p = nms.non_max_suppression(torch.from_numpy(out), self.conf, NMS_IOU, max_det=MAX_DET,
                                     end2end=getattr(self.model.model, "end2end", False))[0]
         p[:, :4] = ops.scale_boxes(im.shape[:2], p[:, :4], x.shape[:2])

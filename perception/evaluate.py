@@ -227,7 +227,8 @@ def backend_agreement(ref: list[dict], other: list[dict]) -> dict:
             same = False
             continue
         for a, b in zip(r["dets"], o["dets"]):
-            worst = max(worst, abs(a.score - b.score), *(abs(getattr(a, k) - getattr(b, k)) for k in ("x1", "y1", "x2", "y2")))
+            worst = max(worst, abs(a.score - b.score),
+                        *(abs(getattr(a, k) - getattr(b, k)) for k in ("x1", "y1", "x2", "y2")))
     return {"latency_ms": round(float(np.median([r["ms"] for r in other[5:] or other])), 3), "same_detections": same,
             "max_abs_diff": float(f"{worst:.3g}")}
 

@@ -73,7 +73,8 @@ def train_detector(data: Path, mode: str = "fused", epochs: int = 12, imgsz: int
     out.parent.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(best, out)
     metrics = {"input": mode, "channels": len(CHANNELS[mode]), "model": model_cfg, "epochs": epochs, "imgsz": imgsz,
-               "batch": batch, "seed": seed, "train_s": round(train_s, 1), "resumed": resume,
+               "batch": batch, "seed": seed, "train_s": round(train_s, 1),
+               "resumed": resume,  # then train_s is this process's part
                "frames": {s: manifest["splits"][s]["frames"] for s in SPLITS}, "splits": {}}
     for split in ("training-dev", "dev", "test"):
         metrics["splits"][split] = evaluate_split(out, data_yaml, split, imgsz)
@@ -90,10 +91,11 @@ def _resumable(last: Path, data: Path, mode: str, run_dir: Path) -> tuple[str, i
                          f"start one without --resume")
     ckpt = torch.load(last, map_location="cpu", weights_only=False)
     if ckpt.get("epoch", -1) < 0:
-        raise ValueError(f"--resume: the {mode} run in {run_dir / 'train'} has finished; start a new one without --resume")
-    a = ckpt["train_args"]
-    trained_on = Path(yaml.safe_load(Path(a["data"]).read_text())["path"]).parent
-    if trained_on != Path(data).resolve():
+        raise ValueError(f"--resume: the {mode} run in {run_dir / 'train'} has finished; "
+                         f"start a new one without --resume")
+    a, run_yaml_file = ckpt["train_args"], Path(ckpt["train_args"]["data"])
+    trained_on = Path(yaml.safe_load(run_yaml_file.read_text())["path"]).parent if run_yaml_file.is_file() else None
+    if trained_on is not None and trained_on != Path(data).resolve():
         raise ValueError(f"--resume: the {mode} run was training on {trained_on}; pass --data {trained_on}")
     cfg = (ckpt.get("ema") or ckpt["model"]).yaml.get("yaml_file", a["model"])  # a resumed run's args name last.pt
     return Path(cfg).name, int(a["epochs"]), int(a["imgsz"]), int(a["batch"]), int(a["seed"])

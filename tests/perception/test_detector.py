@@ -40,7 +40,8 @@ def town_frame():
     world = World(load_scenario("dense_urban"), 0, ego_autopilot=True)
     while world.t < 2.0:
         world.step(world.autopilot_control())
-    return SensorRig([s for s in default_rig() if type(s).__name__ != "OdometrySpec"], world.map, 0).capture_world(world)
+    rig = SensorRig([s for s in default_rig() if type(s).__name__ != "OdometrySpec"], world.map, 0)
+    return rig.capture_world(world)
 
 
 @pytest.mark.parametrize("mode", ["fused", "rgb"])
