@@ -56,8 +56,7 @@ def train_detector_cmd(
 ) -> None:
     """Train the multitask YOLO detector from scratch, offline, then score it on training-dev, dev and test.
 
-    The run checkpoints every epoch under runs/detector/INPUT/train; if it is stopped, the same
-    command with --resume carries on from there."""
+    Every epoch is checkpointed under runs/detector/INPUT/train: if the run stops, --resume carries it on."""
     from perception.train import train_detector
 
     out_path = out_path or Path("models/detector.pt" if mode == "fused" else "models/detector_rgb.pt")
