@@ -74,6 +74,10 @@ class Detector:
         self.mode, self.conf, self.imgsz = mode, conf, imgsz
         self.path, self.threads, self.backend = path, threads, backend
         self._session = None  # ONNX Runtime's, made at the first image (its size fixes the graph's input)
+        if backend == "onnx":
+            from ultralytics.data.augment import LetterBox
+
+            self._letterbox = LetterBox(imgsz, auto=True, stride=int(self.model.model.stride.max()))
 
     def __call__(self, image: np.ndarray) -> list[Detection]:
         if image.ndim != 3 or image.shape[2] != len(CHANNELS[self.mode]) or image.dtype != np.uint8:
@@ -97,10 +101,9 @@ class Detector:
         """Boxes, scores and classes from ONNX Runtime, with the steps of Ultralytics' predictor
         around it: its letterbox, its BGR→RGB flip for 3 channels, its NMS, its box rescaling."""
         import torch
-        from ultralytics.data.augment import LetterBox
         from ultralytics.utils import nms, ops
 
-        im = LetterBox(self.imgsz, auto=True, stride=int(self.model.model.stride.max()))(image=x)
+        im = self._letterbox(image=x)
         if self._session is None:
             self._session = onnx_session(self.path, im.shape[:2], self.threads)
         t = im.transpose(2, 0, 1)[None]
