@@ -37,8 +37,9 @@ PROCEDURAL_SHARE = 0.5
 # the random stream what the earlier two-family draw took, so dev and test are unchanged (a test pins them).
 PROCEDURAL_DRAW = ("town", "junction", "busy_town", "busy_town")
 
-# Held-out towns for dev and test: layouts that no training scenario uses, with routes through
-# their signalised and all-way-stop interiors.
+# Held-out towns for dev and test: layouts that no training scenario uses. Two routes meet a
+# signal first and one an all-way stop first, so every class is in dev and test: an episode's 20
+# frames, 0.4 s apart near props, run out before the ego is past its first junction.
 HELD_OUT = [
     {"name": "heldout_town_3x5", "description": "held-out town for detector dev/test",
      "map": {"type": "grid_town", "rows": 3, "cols": 5, "block": 60}, "duration_s": 120,
@@ -50,6 +51,11 @@ HELD_OUT = [
      "ego": {"start": {"lane": "r0c2>r1c2.0", "s": 5}, "via": [{"lane": "r1c1>r2c1.0", "s": 10}],
              "goal": {"lane": "r3c1>r4c1.0", "s": 30}},
      "traffic": {"vehicles": [16, 22], "pedestrians": [8, 14]}},
+    {"name": "heldout_town_3x5_allway", "description": "held-out town for detector dev/test, stop first",
+     "map": {"type": "grid_town", "rows": 3, "cols": 5, "block": 60}, "duration_s": 120,
+     "ego": {"start": {"lane": "r0c2>r1c2.0", "s": 5}, "via": [{"lane": "r1c2>r1c3.0", "s": 10}],
+             "goal": {"lane": "r1c3>r2c3.0", "s": 30}},
+     "traffic": {"vehicles": [14, 20], "pedestrians": [10, 16]}},
 ]
 
 

@@ -6,7 +6,7 @@ import json
 import numpy as np
 import pytest
 
-from drivestack.detector_data import build_dataset
+from drivestack.detector_data import build_dataset, plan
 from perception.dataset import LabelRule, load_manifest
 from perception.fusion import CHANNELS
 from sim.sensors.frames import Box2D
@@ -35,13 +35,30 @@ def test_the_held_out_splits_stay_those_the_readme_numbers_were_measured_on():
 
     from drivestack.detector_data import plan
 
+    from drivestack.detector_data import HELD_OUT
+
     held = [(e.split, e.scenario, e.seed, e.weather, e.frames) for e in plan(5000) if e.split in ("dev", "test")]
-    assert held[:2] == [("dev", "heldout_town_3x5", 300000, "day", 20), ("dev", "heldout_town_5x3", 300001, "day", 20)]
-    assert hashlib.sha256(repr(held).encode()).hexdigest()[:16] == "643906af77de1f7c"
+    assert held[:3] == [("dev", "heldout_town_3x5", 300000, "day", 20), ("dev", "heldout_town_5x3", 300001, "day", 20),
+                        ("dev", "heldout_town_3x5_allway", 300002, "fog", 20)]
+    assert hashlib.sha256(repr((held, HELD_OUT)).encode()).hexdigest()[:16] == "6eba91fa152c8d81"
+
+
+def test_a_held_out_route_meets_an_all_way_stop_within_its_frames(tmp_path):
+    """Without it the test split holds no stop sign, and stop-sign AP cannot be scored."""
+    from drivestack.detector_data import render_episode
+
+    ep = next(e for e in plan(5000) if e.split == "test" and e.scenario == "heldout_town_3x5_allway")
+    (tmp_path / "labels" / "test").mkdir(parents=True)
+    for sub in ("rgb/images/test", "fused/images/test", "sensors/test"):
+        (tmp_path / sub).mkdir(parents=True)
+    metas = render_episode(ep, tmp_path)
+    assert len(metas) == ep.frames
+    signs = [b for m in metas for b in m["boxes"] if b["cls"] == "stop_sign"]
+    assert sum(b["xyxy"][3] - b["xyxy"][1] >= 8 for b in signs) >= 5
 
 
 def test_busy_towns_are_a_quarter_of_train_and_never_a_held_out_layout():
-    from drivestack.detector_data import HELD_OUT, _scenario, plan
+    from drivestack.detector_data import HELD_OUT, _scenario
 
     train = [e.scenario for e in plan(5000) if e.split == "train"]
     busy = [name for name in train if name.startswith("busy_town-")]
