@@ -339,7 +339,9 @@ def evaluate(scenarios: Iterable[str], agents: str | Iterable[str], seeds: int, 
     todo = [t for t in tasks if t.key not in done]
     config = {"scenarios": [r.arg for r in refs], "agents": agent_names, "seeds": seeds, "backend": backend,
               "workers": "cluster CPUs" if on_cluster else workers, "ray_address": ray_address,
-              "episodes": len(tasks), "resumed": len(done)}
+              "episodes": len(tasks), "resumed": len(done),
+              # switches the workers inherit (the detector's backend and zoom pass), so a run says how it ran
+              "environment": {k: v for k, v in sorted(os.environ.items()) if k.startswith("DRIVESTACK_")}}
     (out / "config.json").write_text(json.dumps(config, indent=2))
     (out / "scenarios").mkdir(exist_ok=True)
     for r in refs:

@@ -177,7 +177,8 @@ def breakdown(rows: list[dict]) -> dict:
 def bench_perception(data: Path, weights: Path | None = None, rgb_weights: Path | None = None, split: str = "test",
                      out: Path = Path("runs/bench_perception"), light_weights: Path | None = None) -> dict:
     """The `bench perception` numbers for the fused detector, with the camera-only twin beside it,
-    and each again with its light boxes read by the light-state reader (the two-stage detector)."""
+    and each again with its light boxes read by the light-state reader (the two-stage detector).
+    The two-stage fused detector is scored once more with the zoom pass, its gain beside its cost."""
     load_manifest(data)
     reader = LightStateReader(light_weights)
     out = Path(out)
@@ -199,6 +200,8 @@ def bench_perception(data: Path, weights: Path | None = None, rgb_weights: Path 
         lights = lambda t: {c: t["overall"]["per_class_ap50"][c] for c in LIGHT_CLASSES}  # noqa: E731
         if mode == "fused":
             onnx = backend_agreement(rows, run_split(data, split, Detector(w, mode, backend="onnx")))
+            zoomed = run_split(data, split, Detector(w, mode, conf=LIGHT_CONF, backend="onnx", zoom=True), reader)
+            zoom_ap = breakdown(zoomed)["overall"]
             result = {"map50": ultra["map50"], "map50_95": ultra["map50_95"], "per_class_ap50": ultra["per_class_ap50"],
                       "pos_err_median_m": b["pos_err_median_m"], "split": split,
                       # ONNX Runtime, as the modular agent runs it, timed in this run beside PyTorch
@@ -208,7 +211,9 @@ def bench_perception(data: Path, weights: Path | None = None, rgb_weights: Path 
                       # the same AP code for both, so the reader's gain is like for like
                       "two_stage_map50": tables["fused+reader"]["overall"]["map50"],
                       "two_stage_light_ap50": lights(tables["fused+reader"]), "yolo_light_ap50": lights(raw),
-                      "reader_ms": tables["fused+reader"]["read_ms"]}
+                      "reader_ms": tables["fused+reader"]["read_ms"],
+                      "zoom_two_stage_map50": zoom_ap["map50"], "zoom_two_stage_per_class_ap50": zoom_ap["per_class_ap50"],
+                      "zoom_latency_ms": round(float(np.median([r["ms"] for r in zoomed[5:] or zoomed])), 3)}
         else:
             result["rgb_map50"], result["rgb_per_class_ap50"] = ultra["map50"], ultra["per_class_ap50"]
             result["rgb_two_stage_map50"] = tables["rgb+reader"]["overall"]["map50"]

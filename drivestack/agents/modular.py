@@ -45,15 +45,19 @@ class ModularAgent:
     uses_traffic_manager = False
 
     def __init__(self, weights: str | None = None, mode: str = "fused", conf: float = 0.3,
-                 light_conf: float = 0.1, light_weights: str | None = None, backend: str | None = None) -> None:
+                 light_conf: float = 0.1, light_weights: str | None = None, backend: str | None = None,
+                 zoom: bool | None = None) -> None:
         # Light boxes count from a lower score: a far head is 6–10 px and the YOLO is unsure of its
         # colour, not of the head. The reader reads the state, and only a box within 4 m of a
         # mapped head counts, so a false head costs little.
         self.conf, self.light_conf = conf, light_conf
         # ONNX Runtime: 1.6× PyTorch's speed, the same detections (README); the variable reaches eval's workers
         backend = backend or os.environ.get("DRIVESTACK_DETECTOR_BACKEND", "onnx")
+        # The zoom pass on the horizon band finds far walkers and light heads, but the suite has not
+        # been driven safely with it yet (README, "Zoom pass"); =1 turns it on
+        zoom = os.environ.get("DRIVESTACK_DETECTOR_ZOOM", "0") == "1" if zoom is None else zoom
         try:
-            self.detector = Detector(weights, mode, conf=min(conf, light_conf), backend=backend)
+            self.detector = Detector(weights, mode, conf=min(conf, light_conf), backend=backend, zoom=zoom)
             self.reader = LightStateReader(light_weights)
         except (FileNotFoundError, ValueError) as e:
             raise UserError(str(e)) from None

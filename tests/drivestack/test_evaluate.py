@@ -53,7 +53,9 @@ def rows_without_wall(path: Path) -> list[dict]:
 @pytest.fixture(scope="module")
 def local_one(scenario_files, tmp_path_factory):
     out = tmp_path_factory.mktemp("w1")
-    return evaluate(scenario_files, ["autopilot", CRUISE], 2, workers=1, out=out)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("DRIVESTACK_DETECTOR_ZOOM", "1")
+        return evaluate(scenario_files, ["autopilot", CRUISE], 2, workers=1, out=out)
 
 
 def test_outputs_and_contract(local_one):
@@ -62,6 +64,7 @@ def test_outputs_and_contract(local_one):
                  "driving_score.png", "infractions.png", "scenarios/town.yaml"):
         assert (out / name).exists(), name
     assert (out / "driving_score.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert json.loads((out / "config.json").read_text())["environment"]["DRIVESTACK_DETECTOR_ZOOM"] == "1"
     header = next(csv.reader(open(out / "results.csv")))
     assert header[:len(CONTRACT)] == CONTRACT and "error" in header
     rows = list(csv.DictReader(open(out / "results.csv")))

@@ -186,6 +186,7 @@ def test_bench_perception_scores_the_yolo_and_the_two_stage_detector(tiny_datase
     from perception.evaluate import bench_perception
     from perception.light_state import LIGHT_CLASSES
     from perception.train import train_detector
+    from sim.sensors.frames import DETECTION_CLASSES
 
     out, _ = tiny_dataset
     weights = tmp_path / "det.pt"
@@ -196,6 +197,8 @@ def test_bench_perception_scores_the_yolo_and_the_two_stage_detector(tiny_datase
     assert r["frames"] > 0 and r["latency_ms"] > 0 and r["reader_ms"] >= 0
     assert r["torch_latency_ms"] > 0 and r["onnx_same_detections"] and r["onnx_max_abs_diff"] < 1e-2
     assert set(r["two_stage_light_ap50"]) == set(r["yolo_light_ap50"]) == set(LIGHT_CLASSES)
+    assert 0 <= r["zoom_two_stage_map50"] <= 1 and r["zoom_latency_ms"] > 0
+    assert set(r["zoom_two_stage_per_class_ap50"]) == set(DETECTION_CLASSES)
     tables = json.loads((tmp_path / "bench" / "perception.json").read_text())
     assert set(tables) == {"fused", "fused+reader"}  # without the twin's weights it is left out
     assert (tmp_path / "bench" / "perception_breakdown.png").is_file()

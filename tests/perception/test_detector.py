@@ -65,6 +65,45 @@ def test_the_onnx_backend_gives_the_torch_backends_detections(town_frame, mode, 
     assert graph.stat().st_mtime_ns == stamp  # the second detector reused it
 
 
+def test_the_zoom_pass_sees_the_middle_band_at_twice_the_size_and_maps_its_boxes_back(monkeypatch):
+    import cv2
+    import torch
+
+    det = Detector(zoom=True)
+    image = np.random.default_rng(0).integers(0, 256, (160, 320, 5), dtype=np.uint8)
+    seen = []
+
+    def one_pass(x):
+        seen.append(x)
+        rows = ([[128, 64, 141, 86, 0.5, 0], [10, 10, 20, 40, 0.4, 1]] if len(seen) == 1 else  # the full image
+                [[100, 50, 120, 90, 0.9, 0],  # a car in the band → (130, 65, 140, 85), over the full pass's
+                 [0, 50, 20, 90, 0.9, 0]])  # cut by the band's side: dropped, the full pass sees it whole
+        t = torch.tensor(rows, dtype=torch.float32)
+        return t[:, :4], t[:, 4], t[:, 5]
+
+    monkeypatch.setattr(det, "_pass", one_pass)
+    out = det(image)
+    assert [(d.cls, round(d.score, 2), (d.x1, d.y1, d.x2, d.y2)) for d in out] == [
+        ("pedestrian", 0.4, (10, 10, 20, 40)), ("car", 0.9, (130, 65, 140, 85))]
+    full, up = seen
+    assert full is image and up.shape == image.shape and up.dtype == np.uint8
+    band = image[40:120, 80:240]
+    assert np.array_equal(up[::2, ::2, 3:], band[..., 3:])  # depth and radar are sampled, never blended
+    assert np.array_equal(up[..., :3], cv2.resize(band[..., :3], (320, 160), interpolation=cv2.INTER_LINEAR))
+
+
+def test_the_zoom_pass_adds_far_boxes_only_inside_the_band(town_frame):
+    from perception.fusion import fused_image
+
+    f = town_frame
+    image = fused_image(f["camera"], f["lidar"], f["radar"])
+    key = lambda d: (d.cls, round(d.x1, 1), round(d.y1, 1))  # noqa: E731
+    single = {key(d) for d in Detector(conf=0.05)(image)}
+    added = [d for d in Detector(conf=0.05, zoom=True)(image) if key(d) not in single]
+    assert added
+    assert all(80 <= d.x1 and d.x2 <= 240 and 40 <= d.y1 and d.y2 <= 120 for d in added)
+
+
 def test_an_unknown_backend_is_a_clear_error():
     with pytest.raises(ValueError, match="unknown 'tensorrt'; use one of torch, onnx"):
         Detector(backend="tensorrt")

@@ -57,3 +57,13 @@ def test_the_detector_backend_comes_from_the_environment_and_is_checked(monkeypa
     monkeypatch.setenv("DRIVESTACK_DETECTOR_BACKEND", "tensorrt")
     with pytest.raises(UserError, match="unknown 'tensorrt'; use one of torch, onnx"):
         ModularAgent()
+
+
+def test_the_zoom_pass_is_off_unless_the_environment_turns_it_on(monkeypatch):
+    from drivestack.agents.modular import ModularAgent
+
+    monkeypatch.delenv("DRIVESTACK_DETECTOR_ZOOM", raising=False)
+    assert not ModularAgent().detector.zoom
+    monkeypatch.setenv("DRIVESTACK_DETECTOR_ZOOM", "1")  # spawned eval workers inherit it
+    assert ModularAgent().detector.zoom
+    assert not ModularAgent(zoom=False).detector.zoom
