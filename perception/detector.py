@@ -22,7 +22,7 @@ from sim.sensors.frames import DETECTION_CLASSES
 NMS_IOU = 0.7  # Ultralytics' own NMS threshold
 # The zoom pass: the middle of the image (half its width and height, where the horizon and the far
 # road are) upscaled 2× to the full size, so the same graph runs on it. Far cars, walkers and light
-# heads are a few px tall there; at twice the size the detector finds many more (README, "zoom").
+# heads are a few px tall there; at twice the size the detector finds many more (README, "Zoom pass").
 ZOOM = 2
 ZOOM_MERGE_IOU = 0.5  # a box seen by both passes is kept once, the better-scored
 ZOOM_EDGE_PX = 2.0  # a zoomed box this close to the band's side is cut by it; the full pass has it
