@@ -33,8 +33,6 @@ def test_the_held_out_splits_stay_those_the_readme_numbers_were_measured_on():
     """The train mix may change; dev and test (every test number in the README) must not."""
     import hashlib
 
-    from drivestack.detector_data import plan
-
     from drivestack.detector_data import HELD_OUT
 
     held = [(e.split, e.scenario, e.seed, e.weather, e.frames) for e in plan(5000) if e.split in ("dev", "test")]
