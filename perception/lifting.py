@@ -13,6 +13,7 @@ from sim.sensors.calibration import CameraCalib, RadarCalib, project_to_camera, 
 
 GROUND_Z = 0.3  # lidar points lower than this [m] are road, not object
 MIN_POINTS = 3
+BARE_GROUND_POINTS = 20  # lidar returns inside a box, all of them road: the lidar sees bare ground there
 SHRINK = 0.15  # keep the inner part of the box: edges bleed into the background
 # depth spread of one object's visible surface [m], and how far its centre lies behind that surface [m]
 EXTENT = {"car": 3.0, "pedestrian": 1.0}
@@ -75,7 +76,8 @@ def _ground_point(camera: CameraCalib, u: float, v: float) -> np.ndarray | None:
 def lift(dets: list[Detection], lidar_vehicle: np.ndarray, camera: CameraCalib,
          radar: RadarReturns | None = None,
          heading: Callable[[float, float], float | None] | None = None) -> list[Detection3D]:
-    """One Detection3D per detection that can be placed (a light with no lidar and no radar can't).
+    """One Detection3D per detection that can be placed: not a light with no lidar and no radar,
+    nor a car or walker box where the lidar sees only road.
 
     `heading(x, y)` is the heading a car at that vehicle-frame point would have (its lane's), or
     None if unknown. With it, a car is placed by fitting its footprint to the visible surface.
@@ -89,10 +91,14 @@ def lift(dets: list[Detection], lidar_vehicle: np.ndarray, camera: CameraCalib,
         w, h = det.x2 - det.x1, det.y2 - det.y1
         inside = ((u >= det.x1 + SHRINK * w) & (u <= det.x2 - SHRINK * w) & (v >= det.y1 + SHRINK * h)
                   & (v <= det.y2 - SHRINK * h))
+        covered = np.count_nonzero(inside)
         if det.cls in EXTENT:
             inside &= xyz[:, 2] > GROUND_Z
         lifted = None
-        if np.count_nonzero(inside) >= MIN_POINTS:
+        n_obj = np.count_nonzero(inside)
+        if det.cls in EXTENT and covered >= BARE_GROUND_POINTS and n_obj < MIN_POINTS:
+            continue  # rays through its silhouette met the road: a car or walker there would have returned them
+        if n_obj >= MIN_POINTS:
             d = depth[inside]
             near = d <= np.percentile(d, 20) + EXTENT.get(det.cls, 1.0)
             surface = xyz[inside][near]

@@ -56,6 +56,8 @@ class ModularAgent:
         # The zoom pass on the horizon band finds far walkers and light heads, but the suite has not
         # been driven safely with it yet (README, "Zoom pass"); =1 turns it on
         zoom = os.environ.get("DRIVESTACK_DETECTOR_ZOOM", "0") == "1" if zoom is None else zoom
+        # other weights (models/detector_p2_busy.pt) for a whole eval, as $DRIVESTACK_E2E_WEIGHTS does for e2e
+        weights = weights or os.environ.get("DRIVESTACK_DETECTOR_WEIGHTS") or None
         try:
             self.detector = Detector(weights, mode, conf=min(conf, light_conf), backend=backend, zoom=zoom)
             self.reader = LightStateReader(light_weights)

@@ -64,6 +64,23 @@ def test_ground_plane_fallback_for_a_pedestrian():
     assert np.hypot(d.x - 15.0, d.y - 1.0) < 0.5
 
 
+def test_a_box_over_bare_ground_is_not_placed():
+    """Where the lidar covers a box with road returns only, no car stands: a car 8 m ahead would
+    return points above the road. (The busy-town P2 boxed a kerb corner as a car at dusk and the
+    ego waited behind it; README.) Far boxes, which the lidar covers sparsely, keep their fallbacks."""
+    pts, corners = _car_rear(8.0, -2.0)
+    rng = np.random.default_rng(2)
+    road = np.column_stack([rng.uniform(3, 30, 4000), rng.uniform(-8, 8, 4000), rng.normal(0.05, 0.02, 4000)])
+    radar = RadarReturns.build(np.array([40.0]), np.array([-0.2]), np.array([0.0]), RadarSpec().calib(), CAM)
+    det = _box(corners)
+    (d,) = lift([det], np.vstack([pts, road]), CAM, radar)  # a real car: placed from its own points
+    assert d.source == "lidar" and np.hypot(d.x - 8.0, d.y + 2.0) < 0.5
+    assert lift([det], road, CAM, radar) == []  # the same box over the road alone: dropped, not sent to radar's 40 m
+    assert lift([_box(corners, "pedestrian")], road, CAM) == []
+    far = _box(_car_rear(40.0, 0.5)[1])  # 40 m out: only a few returns in its box, so the fallbacks stand
+    assert lift([far], road[:400], CAM)[0].source == "ground"
+
+
 def test_a_light_with_no_lidar_or_radar_is_not_placed():
     det = Detection("traffic_light_red", 0.9, 150, 30, 153, 38)
     assert lift([det], np.empty((0, 3)), CAM) == []

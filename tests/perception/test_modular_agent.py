@@ -67,3 +67,15 @@ def test_the_zoom_pass_is_off_unless_the_environment_turns_it_on(monkeypatch):
     monkeypatch.setenv("DRIVESTACK_DETECTOR_ZOOM", "1")  # spawned eval workers inherit it
     assert ModularAgent().detector.zoom
     assert not ModularAgent(zoom=False).detector.zoom
+
+
+def test_the_detector_weights_come_from_the_environment(monkeypatch, tmp_path):
+    from drivestack.agents.modular import ModularAgent
+
+    monkeypatch.delenv("DRIVESTACK_DETECTOR_WEIGHTS", raising=False)
+    assert ModularAgent().detector.path.name == "detector.pt"
+    monkeypatch.setenv("DRIVESTACK_DETECTOR_WEIGHTS", "models/detector_p2_busy.pt")  # spawned eval workers inherit it
+    assert ModularAgent().detector.path.name == "detector_p2_busy.pt"
+    monkeypatch.setenv("DRIVESTACK_DETECTOR_WEIGHTS", str(tmp_path / "missing.pt"))
+    with pytest.raises(UserError, match="missing.pt: detector weights not found"):
+        ModularAgent()
