@@ -71,10 +71,12 @@ def test_the_zoom_pass_is_off_unless_the_environment_turns_it_on(monkeypatch):
 
 def test_the_detector_weights_come_from_the_environment(monkeypatch, tmp_path):
     from drivestack.agents.modular import ModularAgent
+    from perception.detector import DEFAULT_WEIGHTS
 
     monkeypatch.delenv("DRIVESTACK_DETECTOR_WEIGHTS", raising=False)
     assert ModularAgent().detector.path.name == "detector.pt"
-    monkeypatch.setenv("DRIVESTACK_DETECTOR_WEIGHTS", "models/detector_p2_busy.pt")  # spawned eval workers inherit it
+    p2 = DEFAULT_WEIGHTS["fused"].with_name("detector_p2_busy.pt")
+    monkeypatch.setenv("DRIVESTACK_DETECTOR_WEIGHTS", str(p2))  # spawned eval workers inherit it
     assert ModularAgent().detector.path.name == "detector_p2_busy.pt"
     monkeypatch.setenv("DRIVESTACK_DETECTOR_WEIGHTS", str(tmp_path / "missing.pt"))
     with pytest.raises(UserError, match="missing.pt: detector weights not found"):
