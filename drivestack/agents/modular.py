@@ -127,7 +127,9 @@ class ModularAgent:
     def _track(self, obs: Observation, points: np.ndarray, camera) -> tuple[ObjectState, ...]:
         ego, T = obs.ego, self._ego_T
         R = T[:2, :2]
-        v_ego = ego.v * np.array([np.cos(ego.yaw), np.sin(ego.yaw)])
+        # the radar's own velocity (world frame): the ego's, plus the yaw rate's lever arm to its mount
+        arm = R @ obs.sensors["radar"].calib.T_vehicle_radar[:2, 3]
+        v_radar = ego.v * np.array([np.cos(ego.yaw), np.sin(ego.yaw)]) + obs.odometry.yaw_rate * np.array([-arm[1], arm[0]])
         meas = []
         for d in self.lifted:
             if d.det.cls not in SIZE:
@@ -137,7 +139,7 @@ class ModularAgent:
             radial = None
             if d.range_rate is not None:
                 u = R @ d.ray
-                radial = (float(u[0]), float(u[1]), float(d.range_rate + u @ v_ego))
+                radial = (float(u[0]), float(u[1]), float(d.range_rate + u @ v_radar))
             meas.append(Measurement(d.det.cls, float(xy[0]), float(xy[1]), sigma, radial))
         # cars outside the camera's view (behind, beside) from lidar groups: position only
         seen = np.array([(m.x, m.y) for m in meas if m.cls == "car"]).reshape(-1, 2)

@@ -130,3 +130,21 @@ def test_a_car_cut_by_the_image_side_is_placed_from_its_far_corner(cx, cy, yaw):
     assert det.x1 == 0 or det.x2 == CAM.width
     (d,) = lift([det], np.vstack([car, _clutter()]), CAM, heading=lambda x, y: yaw)
     assert np.hypot(d.x - cx, d.y - cy) < 0.2
+
+
+def test_radar_range_rate_comes_with_its_own_ray_from_the_radar():
+    """A standing car 7–10 m ahead-right spans ~20° from the radar (2.3 m forward of the vehicle's
+    centre), so its returns' range rates differ by direction alone while the ego drives at 10 m/s.
+    The rate must come with that return's ray from the radar: ego-compensated, the car stands.
+    (Paired with the mean ray from the vehicle's centre, a parked car gained ~1 m/s; README.)"""
+    radar_cal = RadarSpec().calib()
+    mount = radar_cal.T_vehicle_radar[:2, 3]
+    car, corners = _car_rear(9.0, -3.0)
+    hits = np.array([[6.7, -2.4], [6.7, -3.4], [7.5, -2.05], [8.6, -2.05], [9.8, -2.05], [10.9, -2.05]])
+    rel = hits - mount
+    u = rel / np.hypot(*rel.T)[:, None]
+    v_radar = np.array([10.0, 0.0])
+    returns = RadarReturns.build(np.hypot(*rel.T), np.arctan2(rel[:, 1], rel[:, 0]), -(u @ v_radar), radar_cal, CAM)
+    (d,) = lift([_box(corners)], car, CAM, returns)
+    assert d.range_rate is not None and d.range_rate < -7.0  # closing fast, as the ego drives at it
+    assert d.range_rate + np.array(d.ray) @ v_radar == pytest.approx(0.0, abs=0.05)
