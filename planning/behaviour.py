@@ -44,6 +44,10 @@ class BehaviourParams:
     stop_zone: float = 3.0  # a full stop counts within this of the line [m]
     max_wait: float = 6.0  # at an all-way stop, stop deferring to others after waiting this long [s]
     hold_over_line_speed: float = 1.0  # slower than this, a nose over the line is not yet committed [m/s]
+    # passing a standing car that reaches into our path: a walker hidden behind it may step out at its front
+    occluder_max_speed: float = 1.0  # a car this slow counts as standing (its tracked speed is noisy) [m/s]
+    occlusion_pass_speed: float = 3.0  # speed at the standing car's front end [m/s]
+    occlusion_decel: float = 1.5  # slowing down to it, gentle because the lattice reaches a target speed late [m/s²]
 
 
 @dataclass
@@ -74,7 +78,7 @@ class BehaviourLayer:
         p, r = self.params, self.route
         half = self.length / 2
         front = S + half
-        target = self._target_speed(S)
+        target = min(self._target_speed(S), self._occlusion_speed(front, objects))
         stops: list[tuple[float, State]] = [(r.length + half - 1.0, State.LANE_FOLLOW)]  # the goal
         self._track_waiting(t, objects)
 
@@ -155,6 +159,25 @@ class BehaviourLayer:
         # brake comfortably for the tightest curve ahead
         reach = np.sqrt(cap**2 + 2 * p.comfort_decel * np.maximum(ahead - S - 3.0, 0.0))
         return float(min(limit, reach.min()))
+
+    def _occlusion_speed(self, front: float, objects: list[ObjectState]) -> float:
+        """Slow down, as for a curve, to pass the front end of a standing car that reaches into our
+        path no faster than `occlusion_pass_speed`: a walker hidden behind it steps out there
+        (jaywalker_parked_car; the idea of Autoware's occlusion-spot module)."""
+        p, r = self.params, self.route
+        cap = np.inf
+        for o in objects:
+            if o.type is not ActorType.VEHICLE or np.hypot(o.vx, o.vy) > p.occluder_max_speed:
+                continue
+            s_o, d_o = r.project(np.array([o.x, o.y]), hint=front + 20.0, window=70.0)
+            gap = s_o + o.length / 2 - front
+            # in our lane it is a lead that we stop behind; clear of our path it hides no one in it
+            if not 0.0 < gap < p.lookahead or not 0.6 < abs(d_o) < p.corridor + o.width / 2:
+                continue
+            if abs(np.cos(o.yaw - float(np.interp(s_o, r.s, r.heading)))) < 0.5:
+                continue  # crossing: a junction's business
+            cap = min(cap, float(np.sqrt(p.occlusion_pass_speed**2 + 2 * p.occlusion_decel * gap)))
+        return cap
 
     def _left_turn_after(self, S_line: float) -> bool:
         k = self.route.piece_at(S_line + 0.5)

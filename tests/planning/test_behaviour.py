@@ -375,6 +375,29 @@ def test_parked_car_partly_in_lane_is_nudged_around_when_the_opposite_lane_is_fr
     assert np.all(traj.y[beside] - 0.95 > car_.y + car_.width / 2 + 0.1)
 
 
+def test_standing_car_reaching_into_the_path_is_passed_slowly(road):
+    """A walker hidden behind it steps out at its front end: slow down to pass that point at the
+    occlusion pass speed, gently from afar; no cap once past it, for a moving car, or for one clear of our path."""
+    r = build_route(road, ["fwd.0"])
+    layer = BehaviourLayer(road, r)
+    p = layer.params
+    front_end = 50.0 + 4.6 / 2
+
+    def target(S, obj):
+        return decide(layer, 0.0, r, S, 10.0, [obj]).goal.target_speed
+
+    free = target(20.0, car(41, 200.0, 10.0, 0.0, 0.0))  # far off the road: the route's own limit
+    assert free == pytest.approx(11.1)
+    for S in (15.0, 25.0, 35.0, 45.0):
+        gap = front_end - (S + HALF)
+        expect = min(free, np.sqrt(p.occlusion_pass_speed**2 + 2 * p.occlusion_decel * gap))
+        assert target(S, parked(50.0, -1.2)) == pytest.approx(expect)
+    assert target(45.0, parked(50.0, -1.2)) < 6.0
+    assert target(51.0, parked(50.0, -1.2)) == pytest.approx(free)  # our front is past its front end
+    assert target(45.0, parked(50.0, -3.0)) == pytest.approx(free)  # at the kerb, clear of our path
+    assert target(45.0, car(41, 50.0, -1.75 - 1.2, 0.0, 5.0)) == pytest.approx(free)  # moving
+
+
 def test_parked_car_with_oncoming_traffic_waits_behind_it(road):
     r = build_route(road, ["fwd.0"])
     car_ = parked(50.0, -1.2)
@@ -399,7 +422,7 @@ def test_parked_car_with_oncoming_traffic_closed_loop(road):
     log = closed_loop(Planner(road, r), ego_at(r, 10.0, 8.0), objs, 15.0)
     assert not [round(t, 1) for t, *_, out, _ in log if out.emergency], "no emergency braking needed"
     for t, x, y, v, out, (_, onc) in log:
-        if abs(onc.x - x) < 4.6 + 1.0:  # alongside the oncoming car: well inside our own lane
+        if abs(onc.x - x) < 4.6:  # alongside the oncoming car: well inside our own lane
             assert y < -1.0, (t, x, y)
         if abs(onc.x - car_.x) < 6.0:  # the oncoming car passes the parked one: we wait behind it
             assert x + HALF < car_.x - car_.length / 2, (t, x)
