@@ -7,6 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
+from scipy.spatial import cKDTree
 
 from perception.detector import Detection
 from sim.sensors.calibration import CameraCalib, RadarCalib, project_to_camera, transform
@@ -21,6 +22,11 @@ CENTRE_BEHIND = {"car": 1.2, "pedestrian": 0.15}
 CAR_LENGTH, CAR_WIDTH = 4.6, 1.9  # a typical car [m]: seen from behind its centre is L/2 away, from the side W/2
 RADAR_GATE_M = 2.5
 EDGE_PX = 2.0  # a box this close to the image's side is cut by it
+# a box this close to the image's side is cut by it if the lidar shows its object going on beyond that
+# side: points past the side within CUT_LINK_M of the box's visible surface
+CUT_NEAR_PX = 8.0
+CUT_LINK_M = 1.0
+CORNER_MAX_SIN = 0.5  # the far-corner fit of a cut car holds within 30° of parallel to the ego
 
 
 @dataclass(frozen=True)
@@ -89,6 +95,8 @@ def lift(dets: list[Detection], lidar_vehicle: np.ndarray, camera: CameraCalib,
     proj = project_to_camera(pts, camera)
     xyz = pts[proj.index]
     u, v, depth = proj.uv[:, 0], proj.uv[:, 1], proj.depth
+    near_side = any(d.x1 <= CUT_NEAR_PX or d.x2 >= camera.width - CUT_NEAR_PX for d in dets if d.cls == "car")
+    beyond = _beyond_sides(pts, camera) if near_side else None
     out = []
     for det in dets:
         w, h = det.x2 - det.x1, det.y2 - det.y1
@@ -110,7 +118,8 @@ def lift(dets: list[Detection], lidar_vehicle: np.ndarray, camera: CameraCalib,
             if yaw is None:
                 p = _behind(p, camera, _centre_behind(det, float(np.median(d[near])), camera))
             else:
-                p[:2] = _fit_car(surface[:, :2], yaw, camera.T_vehicle_camera[:2, 3], _uncut_edge(det, camera))
+                edge = _uncut_edge(det, camera, surface[:, :2], beyond)
+                p[:2] = _fit_car(surface[:, :2], yaw, camera.T_vehicle_camera[:2, 3], edge)
             lifted = p, "lidar", int(np.count_nonzero(near))
         elif radar is not None and len(radar.xy):
             cols = np.nonzero((radar.u >= det.x1) & (radar.u <= det.x2))[0]
@@ -129,6 +138,22 @@ def lift(dets: list[Detection], lidar_vehicle: np.ndarray, camera: CameraCalib,
         rr, ray = _range_rate(det, p, radar)
         out.append(Detection3D(det, float(p[0]), float(p[1]), float(p[2]), source, n, rr, ray))
     return out
+
+
+def drop_duplicate_cars(lifted: list[Detection3D]) -> list[Detection3D]:
+    """The lifted detections less every car placed within a car's width of a better-scored car.
+
+    Two cars' centres are never that close, so such a pair is one car boxed twice: an NMS-free
+    head (YOLO26) can box a car whole and again its front, at IoU under the NMS threshold, and
+    the second box, lifted elsewhere on the car, would become a ghost track moving into the
+    ego's path."""
+    cars = sorted((d for d in lifted if d.det.cls == "car"), key=lambda d: -d.det.score)
+    kept: list[Detection3D] = []
+    for d in cars:
+        if all(np.hypot(d.x - k.x, d.y - k.y) >= CAR_WIDTH for k in kept):
+            kept.append(d)
+    keep = {id(d) for d in kept}
+    return [d for d in lifted if d.det.cls != "car" or id(d) in keep]
 
 
 def _centre_behind(det: Detection, depth: float, camera: CameraCalib) -> float:
@@ -151,7 +176,8 @@ def _fit_car(surface: np.ndarray, yaw: float, eye: np.ndarray, edge_ray: np.ndar
 
     A car cut by the image's side shows only its far part, so the middle of its points lies ahead
     of its centre. `edge_ray` (planar direction of the box's uncut side) then finds the far corner
-    where it meets the seen flank, and the centre is half a length back from it.
+    where it meets the seen flank, and the centre is half a length back from it. That holds for a
+    car about parallel to the ego; a crossing car shows its near end whole, so the plain fit is right.
     """
     axes = np.array([[np.cos(yaw), np.sin(yaw)], [-np.sin(yaw), np.cos(yaw)]])
     along = surface @ axes.T  # N×2: (longitudinal, lateral) coordinates
@@ -159,7 +185,7 @@ def _fit_car(surface: np.ndarray, yaw: float, eye: np.ndarray, edge_ray: np.ndar
     e = axes @ eye
     half = np.array([CAR_LENGTH, CAR_WIDTH]) / 2
     centre = np.where(e < lo, lo + half, np.where(e > hi, hi - half, (lo + hi) / 2))
-    if edge_ray is not None and (e[1] < lo[1] or e[1] > hi[1]):
+    if edge_ray is not None and abs(np.sin(yaw)) < CORNER_MAX_SIN and (e[1] < lo[1] or e[1] > hi[1]):
         flank = lo[1] if e[1] < lo[1] else hi[1]
         r = axes @ edge_ray
         t = (flank - e[1]) / r[1] if abs(r[1]) > 1e-6 else -1.0
@@ -169,11 +195,36 @@ def _fit_car(surface: np.ndarray, yaw: float, eye: np.ndarray, edge_ray: np.ndar
     return axes.T @ centre
 
 
-def _uncut_edge(det: Detection, camera: CameraCalib) -> np.ndarray | None:
-    """The planar ray through the box's inner side when the image's side cuts the box, else None."""
-    if det.x1 <= EDGE_PX:
+def _beyond_sides(pts: np.ndarray, camera: CameraCalib) -> tuple[np.ndarray, np.ndarray]:
+    """Planar positions of the above-ground lidar points past the image's left and right sides
+    (behind the camera's plane included)."""
+    solid = pts[pts[:, 2] > GROUND_Z]
+    pc = transform(camera.T_camera_vehicle, solid)
+    ahead = pc[:, 2] > 0.1
+    with np.errstate(divide="ignore", invalid="ignore"):
+        u = np.where(ahead, camera.fx * pc[:, 0] / pc[:, 2] + camera.cx, np.where(pc[:, 0] < 0, -np.inf, np.inf))
+    return solid[u < 0, :2], solid[u >= camera.width, :2]
+
+
+def _runs_on(surface: np.ndarray, beyond: np.ndarray) -> bool:
+    """Whether at least MIN_POINTS of `beyond` lie within CUT_LINK_M of the visible surface."""
+    lo, hi = surface.min(axis=0) - CUT_LINK_M, surface.max(axis=0) + CUT_LINK_M
+    near = beyond[np.all((beyond >= lo) & (beyond <= hi), axis=1)]
+    if len(near) < MIN_POINTS:
+        return False
+    return int(np.count_nonzero(cKDTree(surface).query(near, distance_upper_bound=CUT_LINK_M)[0] < np.inf)) >= MIN_POINTS
+
+
+def _uncut_edge(det: Detection, camera: CameraCalib, surface: np.ndarray,
+                beyond: tuple[np.ndarray, np.ndarray] | None) -> np.ndarray | None:
+    """The planar ray through the box's inner side when the image's side cuts the box, else None.
+
+    A detector's box of a cut car may stop a few pixels short of the side; then the lidar decides:
+    the car is cut if its points go on past that side."""
+    left, right = beyond if beyond is not None else (np.empty((0, 2)), np.empty((0, 2)))
+    if det.x1 <= EDGE_PX or (det.x1 <= CUT_NEAR_PX and _runs_on(surface, left)):
         u = det.x2
-    elif det.x2 >= camera.width - EDGE_PX:
+    elif det.x2 >= camera.width - EDGE_PX or (det.x2 >= camera.width - CUT_NEAR_PX and _runs_on(surface, right)):
         u = det.x1
     else:
         return None

@@ -95,8 +95,9 @@ class LatticePlanner:
         return (s[0], max(s[1], 0.0), max(a0, 0.0) if s[1] < 0.5 else a0), (d[0], d[1], 0.0)
 
     def plan(self, t_now: float, route: Route, s: tuple[float, float, float], d: tuple[float, float, float],
-             goal: Goal, prediction: Prediction) -> PlanResult:
-        """Plan from Frenét state s=(s, ṡ, s̈), d=(d, ḋ, d̈) of the ego's centre on `route`."""
+             goal: Goal, prediction: Prediction, heading_error: float = 0.0) -> PlanResult:
+        """Plan from Frenét state s=(s, ṡ, s̈), d=(d, ḋ, d̈) of the ego's centre on `route`, whose
+        heading is `heading_error` [rad] off the route's there."""
         p, t = self.p, self.t
         half = self.length / 2
         s, d = self._start_state(t_now, s, d)
@@ -167,44 +168,63 @@ class LatticePlanner:
         jerky = asked & (np.abs(Sddd).max(1) > p.stop_jerk)
         if np.any(ok & asked & ~jerky):
             ok &= ~jerky
-        # ---- lateral primitives ----
-        offsets = np.array(p.lat_offsets if goal.allow_offset else (0.0,) + tuple(o for o in p.lat_offsets if abs(o) <= 0.5 and o != 0.0))
-        Tl = np.repeat(np.array(p.lat_times), len(offsets))
-        Dl = np.tile(offsets, len(p.lat_times))
-        lat_c = quintic(d[0], d[1], d[2], Dl, 0.0, 0.0, Tl)
-        D, Dd, Ddd, Dddd = evaluate(lat_c, Tl, t)
-        lat_cost = p.k_jerk * np.sum(Dddd**2, axis=1) * p.dt + p.k_time * Tl + p.k_lat * Dl**2
-        # ---- combine, then check cheapest first ----
-        lon_idx = np.nonzero(ok)[0]
-        total = lat_cost[:, None] + lon_cost[None, lon_idx]
-        order = np.argsort(total, axis=None, kind="stable")
-        checked, drawn = 0, []
+        # ---- lateral primitives, then check cheapest first ----
+        offsets = p.lat_offsets if goal.allow_offset else (0.0,) + tuple(o for o in p.lat_offsets if abs(o) <= 0.5 and o != 0.0)
         # a car already off the drivable area (pushed there by noise, or by a policy the expert
         # shadows) may stay off it while it returns; otherwise no candidate would ever be valid
         h = route.heading_at(np.array([s[0]]))
         (x0, y0), left = route.position(s[0]), np.column_stack([-np.sin(h), np.cos(h)])[0]
         now = _corners(np.array([x0 + left[0] * d[0]]), np.array([y0 + left[1] * d[0]]), h, self.length, self.width)
         off_now = None if self.m.is_drivable(now[0]).all() else d[0]
+        drawn: list[np.ndarray] = []
+        # If none is valid, try once more holding the lateral offset the car has, from the heading
+        # it has: a car stopped askew beside a parked car (after an emergency stop mid-nudge) can
+        # only pull away straight before it returns. Standing, the Frénet state has no heading
+        # (ḋ = v sin Δψ = 0), so the candidates would start along the lane and their first pose
+        # would touch the parked car; there the car's own heading fades out over one car length.
+        # Only the fallback does this, so every plan found by the first pass stays as it was.
+        held = heading_error - float(np.arctan2(d[1], max(s[1], 1e-3)))  # the car's heading off the Frénet one
+        for targets, lag in ((offsets, 0.0), ((d[0],), held)):
+            found = self._search(t_now, route, s, d, np.array(targets), S, Sd, Sdd, lon_cost, ok, prediction, off_now,
+                                 drawn, lag)
+            if found is not None:
+                return PlanResult(found, False, len(drawn), drawn)
+        self._prev = None
+        return PlanResult(self._emergency(t_now, route, s, d), True, len(drawn), drawn)
+
+    def _search(self, t_now, route, s, d, offsets, S, Sd, Sdd, lon_cost, ok, prediction, off_now,
+                drawn: list, lag: float) -> Trajectory | None:
+        """The cheapest valid combination of the longitudinal candidates `ok` with lateral quintics
+        to `offsets`, or None; every checked candidate is appended to `drawn`."""
+        p, t = self.p, self.t
+        Tl = np.repeat(np.array(p.lat_times), len(offsets))
+        Dl = np.tile(offsets, len(p.lat_times))
+        lat_c = quintic(d[0], d[1], d[2], Dl, 0.0, 0.0, Tl)
+        D, Dd, Ddd, Dddd = evaluate(lat_c, Tl, t)
+        lat_cost = p.k_jerk * np.sum(Dddd**2, axis=1) * p.dt + p.k_time * Tl + p.k_lat * Dl**2
+        lon_idx = np.nonzero(ok)[0]
+        total = lat_cost[:, None] + lon_cost[None, lon_idx]
+        order = np.argsort(total, axis=None, kind="stable")
         for flat in order[: p.max_checks]:
             i, j = np.unravel_index(flat, total.shape)
             k = lon_idx[j]
-            traj = self._to_world(t_now, route, S[k], Sd[k], Sdd[k], D[i], Dd[i])
-            checked += 1
+            traj = self._to_world(t_now, route, S[k], Sd[k], Sdd[k], D[i], Dd[i], lag)
             drawn.append(np.column_stack([traj.x, traj.y]))
             if self._valid(traj, prediction, D[i], off_now):
                 self._prev = (t_now, np.stack([S[k], Sd[k], Sdd[k], D[i], Dd[i], Ddd[i]]))
-                return PlanResult(traj, False, checked, drawn)
-        self._prev = None
-        return PlanResult(self._emergency(t_now, route, s, d), True, checked, drawn)
+                return traj
+        return None
 
     # ---- steps ---------------------------------------------------------------------------------
-    def _to_world(self, t_now, route: Route, S, Sd, Sdd, D, Dd) -> Trajectory:
+    def _to_world(self, t_now, route: Route, S, Sd, Sdd, D, Dd, lag: float = 0.0) -> Trajectory:
+        """`lag`: how far the car's heading is off the candidate's at the start [rad]; it fades out
+        over the first car length travelled."""
         kappa = np.interp(S, route.s, route.curvature)
         h = np.interp(S, route.s, route.heading)
         px, py = np.interp(S, route.s, route.points[:, 0]), np.interp(S, route.s, route.points[:, 1])
         x, y = px - np.sin(h) * D, py + np.cos(h) * D
         along = Sd * (1 - kappa * D)
-        yaw = h + np.arctan2(Dd, np.maximum(along, 1e-3))
+        yaw = h + np.arctan2(Dd, np.maximum(along, 1e-3)) + lag * np.clip(1.0 - (S - S[0]) / self.length, 0.0, 1.0)
         v = np.hypot(along, Dd)
         # heading change per metre travelled; below 1 m/s that is noise, so take the route's
         curv = np.gradient(np.unwrap(yaw), self.p.dt) / np.maximum(v, 1e-3)

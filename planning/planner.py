@@ -55,13 +55,13 @@ class Planner:
         S, d = r.project(np.array([ego.x, ego.y]), hint=self.S, window=30.0 if self.S is not None else r.length)
         self.S = S
         kappa = float(np.interp(S, r.s, r.curvature))
-        dpsi = ego.yaw - float(np.interp(S, r.s, r.heading))
+        dpsi = (ego.yaw - float(np.interp(S, r.s, r.heading)) + np.pi) % (2 * np.pi) - np.pi
         s_state = (S, ego.v * np.cos(dpsi) / max(1 - kappa * d, 0.1), ego.accel * np.cos(dpsi))
         d_state = (d, ego.v * np.sin(dpsi), 0.0)
         near = tuple(o for o in inp.objects if np.hypot(o.x - ego.x, o.y - ego.y) < PERCEPTION_RANGE)
         pred = predict(near, self.m, self.lattice.t)
         decision = self.behaviour.decide(inp.t, ego, S, list(near), pred, list(inp.stop_lines))
-        result = self.lattice.plan(inp.t, r, s_state, d_state, decision.goal, pred)
+        result = self.lattice.plan(inp.t, r, s_state, d_state, decision.goal, pred, heading_error=dpsi)
         state = State.EMERGENCY_STOP if result.emergency else decision.state
         ms = (time.perf_counter() - t0) * 1e3
         self.runtimes_ms.append(ms)

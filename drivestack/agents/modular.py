@@ -18,7 +18,7 @@ from drivestack.errors import UserError
 from perception.clusters import unseen_cars, unseen_pedestrians
 from perception.detector import Detection, Detector
 from perception.fusion import fused_image
-from perception.lifting import Detection3D, RadarReturns, lift
+from perception.lifting import Detection3D, RadarReturns, drop_duplicate_cars, lift
 from perception.light_state import LIGHT_CLASSES, LightStateReader
 from perception.tracker import Measurement, Track, Tracker
 from planning.planner import Planner, PlannerInput, PlannerOutput
@@ -111,7 +111,7 @@ class ModularAgent:
         returns = RadarReturns.build(np.asarray(radar.range), np.asarray(radar.azimuth), np.asarray(radar.range_rate),
                                      radar.calib, cam.calib)
         self._ego_T = vehicle_to_world(obs.ego.x, obs.ego.y, obs.ego.yaw)
-        self.lifted = lift(self.detections, points, cam.calib, returns, heading=self._lane_heading)
+        self.lifted = drop_duplicate_cars(lift(self.detections, points, cam.calib, returns, heading=self._lane_heading))
         t2 = time.perf_counter()
         objects = self._track(obs, points, cam.calib)
         stop_lines = self._stop_lines(obs.t)

@@ -148,3 +148,37 @@ def test_radar_range_rate_comes_with_its_own_ray_from_the_radar():
     (d,) = lift([_box(corners)], car, CAM, returns)
     assert d.range_rate is not None and d.range_rate < -7.0  # closing fast, as the ego drives at it
     assert d.range_rate + np.array(d.ray) @ v_radar == pytest.approx(0.0, abs=0.05)
+@pytest.mark.parametrize("cx,cy,yaw", [(3.3, -2.8, 0.0), (4.0, 3.0, 0.0)])
+def test_a_box_short_of_the_side_is_cut_when_the_lidar_runs_on_past_it(cx, cy, yaw):
+    """A detector's box of a cut car can stop a few pixels short of the image's side. The car's
+    lidar points going on past that side tell a cut car from one that ends there."""
+    car, corners = _car_faces(cx, cy, yaw)
+    uv, z = CAM.project(corners)
+    uv[z < 0.05] = (CAM.width * 10 if cy < 0 else -CAM.width * 10, 0)
+    (x1, y1), (x2, y2) = np.clip(uv.min(axis=0), 0, CAM.width), np.clip(uv.max(axis=0), 0, CAM.width)
+    short = 5.0  # px: beyond the pixel rule (2 px), within the lidar rule (8 px)
+    x1, x2 = (x1, x2 - short) if cy < 0 else (x1 + short, x2)
+    det = Detection("car", 0.9, x1, min(y1, CAM.height), x2, min(y2, CAM.height))
+    (d,) = lift([det], np.vstack([car, _clutter()]), CAM, heading=lambda x, y: yaw)
+    assert np.hypot(d.x - cx, d.y - cy) < 0.2
+    # the same box with the car's points past the side gone: nothing says it is cut, so it is not
+    # placed from its far corner
+    cu, cz = CAM.project(car)
+    in_view = (cz > 0.1) & (cu[:, 0] >= 0) & (cu[:, 0] < CAM.width)
+    (d,) = lift([det], np.vstack([car[in_view], _clutter()]), CAM, heading=lambda x, y: yaw)
+    assert np.hypot(d.x - cx, d.y - cy) > 0.5
+
+
+def test_a_car_boxed_twice_is_one_car():
+    """Two car centres are never within a car's width: a second, worse box of the same car goes,
+    a car beside it stays, and pedestrians are left alone."""
+    from perception.lifting import Detection3D, drop_duplicate_cars
+
+    def lifted(cls, score, x, y):
+        return Detection3D(Detection(cls, score, 0, 0, 1, 1), x, y, 0.8, "lidar", 10)
+
+    whole, front = lifted("car", 0.7, 9.4, 3.7), lifted("car", 0.2, 9.0, 5.1)  # allway_stop seed 4, P2
+    beside = lifted("car", 0.5, 9.4, 0.0)
+    walkers = [lifted("pedestrian", 0.6, 3.0, 1.0), lifted("pedestrian", 0.5, 3.0, 1.6)]
+    out = drop_duplicate_cars([front, whole, beside, *walkers])
+    assert out == [whole, beside, *walkers]

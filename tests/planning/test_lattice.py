@@ -237,3 +237,24 @@ def test_a_lower_target_speed_is_met_within_the_jerk_bound_while_accelerating(ro
     assert not res.emergency and traj.v[-1] < 7.5
     assert np.abs(np.diff(traj.a) / P.dt).max() <= P.stop_jerk + 0.05
 
+
+
+def test_a_car_stopped_beside_a_parked_car_pulls_away_holding_its_offset():
+    """parked_car_blocking seed 2 with the P2 detector: stopped mid-return from a nudge, 0.7 m left
+    of its lane's centre and 13° askew, a parked car 3.6 m behind and 2.4 m to the right. Every
+    return towards the centre swings the rear at the parked car; holding the offset it has, the car
+    can pull away straight and return later, rather than stand there for good."""
+    road = straight(320.0, RoadStyle(lanes=2, speed_limit=11.1))
+    r = build_route(road, ["fwd.0"])
+    (x0, y0), = r.position(np.array([92.81]))
+    parked = one_vehicle(np.full(len(T), x0 - 3.6), np.full(len(T), -6.9), 0.0, 0.0)
+    res = LatticePlanner(road).plan(0.0, r, (92.81, 0.0, 0.0), (0.716, 0.0, 0.0), Goal(target_speed=11.1), parked,
+                                    heading_error=-0.225)
+    assert not res.emergency, f"no valid candidate among {res.checked}"
+    traj = res.trajectory
+    assert traj.x[-1] > x0 + 5.0  # drives off
+    assert traj.yaw[0] == pytest.approx(-0.225)  # from the heading the car has
+    assert not collides(traj, parked, L, W, P.vehicle_margin)
+    # planned as if the car stood along its lane, no candidate is valid
+    along = LatticePlanner(road).plan(0.0, r, (92.81, 0.0, 0.0), (0.716, 0.0, 0.0), Goal(target_speed=11.1), parked)
+    assert along.emergency
