@@ -20,6 +20,7 @@ from sim.types import ActorType, ObjectState
 class PredictionParams:
     on_lane_distance: float = 1.2  # centre within this of a lane centre to follow it [m]
     on_lane_heading: float = 0.15  # and heading within this of the lane's [rad]
+    standing_speed: float = 0.3  # a vehicle this slow stays where it is [m/s]
     stop_decel: float = 4.5  # a vehicle that needs more braking than this will not stop [m/s²]
     ped_margin: float = 0.2  # pedestrian uncertainty at t=0 [m]
     ped_margin_rate: float = 0.1  # growth [m/s]; more makes walkers on the kerb block the lane
@@ -47,7 +48,7 @@ def predict(objects: Sequence[ObjectState], m: RoadMap, t: np.ndarray,
     n, k = len(objects), len(t)
     x, y, yaw, margin = np.zeros((n, k)), np.zeros((n, k)), np.zeros((n, k)), np.zeros((n, k))
     speed = np.array([np.hypot(o.vx, o.vy) for o in objects]) if n else np.zeros(0)
-    vehicles = [i for i, o in enumerate(objects) if o.type is ActorType.VEHICLE and speed[i] > 0.3]
+    vehicles = [i for i, o in enumerate(objects) if o.type is ActorType.VEHICLE and speed[i] > p.standing_speed]
     lane_of: dict[int, tuple[int, float]] = {}
     if vehicles:
         xy = np.array([[objects[i].x, objects[i].y] for i in vehicles])
@@ -69,6 +70,8 @@ def predict(objects: Sequence[ObjectState], m: RoadMap, t: np.ndarray,
                 t_stop = 2 * to_line / max(speed[i], 0.1)
                 travel = np.where(t < t_stop, speed[i] * t - speed[i] * t**2 / (2 * t_stop), to_line)
             x[i], y[i], yaw[i] = _follow_lane(m, li, s0, travel)
+        elif o.type is ActorType.VEHICLE and speed[i] <= p.standing_speed:
+            x[i], y[i], yaw[i] = o.x, o.y, o.yaw  # a car this slow stands: its tracked speed is lifting noise
         else:
             x[i] = o.x + o.vx * t
             y[i] = o.y + o.vy * t
