@@ -8,8 +8,14 @@ plan went back to the lane centre, into the car). Its non-ground points outside 
 view or within NEAR_M of the camera, on the road, are grouped
 (points closer than a range-dependent link are one object), and every group big enough to be a
 car becomes a car measurement for the tracker, which gives it a velocity over the following ticks.
+A group on a lane is placed by fitting a car of the lane's heading to it, as lifting does: close
+beside the ego the lidar sees across the roof, so the middle of the points is already the car's
+middle, and pushing it farther along the ray put a kerbside car off the road, where it was dropped
+(parked_car_blocking seed 3: the ego, beside the car, lost it and steered back into it).
 """
 from __future__ import annotations
+
+from collections.abc import Callable
 
 import numpy as np
 from scipy.sparse import coo_matrix
@@ -17,6 +23,7 @@ from scipy.sparse.csgraph import connected_components
 from scipy.spatial import cKDTree
 from scipy.spatial.distance import cdist
 
+from perception.lifting import fit_car
 from sim.map import RoadMap
 from sim.sensors.calibration import CameraCalib
 
@@ -37,12 +44,15 @@ ROAD_MARGIN_M = 1.5  # cells this far off the drivable area still count: a kerbs
 
 
 def unseen_cars(points: np.ndarray, camera: CameraCalib, T_world_vehicle: np.ndarray, road_map: RoadMap,
-                seen_xy: np.ndarray | None = None, gate_m: float = 4.0) -> np.ndarray:
+                seen_xy: np.ndarray | None = None, gate_m: float = 4.0,
+                heading: Callable[[float, float], float | None] | None = None) -> np.ndarray:
     """World-frame (K×2) centres of car-sized lidar groups outside the camera's view (or close to
     the bumper), on the road.
 
-    `points`: lidar points in the vehicle frame (N×3). `seen_xy`: world positions of the cars the
-    camera already placed this tick; a group within `gate_m` of one is that car, not another."""
+    `points`: lidar points in the vehicle frame (N×3), seen from the lidar at the frame's origin.
+    `seen_xy`: world positions of the cars the camera already placed this tick; a group within
+    `gate_m` of one is that car, not another. `heading(x, y)`: the vehicle-frame heading of the
+    lane under a vehicle-frame point, or None; without one a group's centre is pushed along the ray."""
     p = np.asarray(points, dtype=float).reshape(-1, 3)
     R, t = T_world_vehicle[:2, :2], T_world_vehicle[:2, 3]  # planar vehicle → world
     keep = _beside_camera(p, camera, MAX_RANGE_M, NEAR_M)
@@ -66,7 +76,11 @@ def unseen_cars(points: np.ndarray, camera: CameraCalib, T_world_vehicle: np.nda
         if not MIN_EXTENT_M <= extent <= MAX_EXTENT_M:
             continue
         c = np.average(g, axis=0, weights=count[label == k])
-        centres.append(c + CENTRE_BEHIND_M * c / max(np.hypot(*c), 1e-9))  # from the surface to the middle
+        yaw = heading(float(c[0]), float(c[1])) if heading is not None else None
+        if yaw is None:
+            centres.append(c + CENTRE_BEHIND_M * c / max(np.hypot(*c), 1e-9))  # from the surface to the middle
+        else:
+            centres.append(fit_car(g, yaw, np.zeros(2)))
     if not centres:
         return np.zeros((0, 2))
     xy = np.asarray(centres) @ R.T + t

@@ -119,7 +119,7 @@ def lift(dets: list[Detection], lidar_vehicle: np.ndarray, camera: CameraCalib,
                 p = _behind(p, camera, _centre_behind(det, float(np.median(d[near])), camera))
             else:
                 edge = _uncut_edge(det, camera, surface[:, :2], beyond)
-                p[:2] = _fit_car(surface[:, :2], yaw, camera.T_vehicle_camera[:2, 3], edge)
+                p[:2] = fit_car(surface[:, :2], yaw, camera.T_vehicle_camera[:2, 3], edge)
             lifted = p, "lidar", int(np.count_nonzero(near))
         elif radar is not None and len(radar.xy):
             cols = np.nonzero((radar.u >= det.x1) & (radar.u <= det.x2))[0]
@@ -166,7 +166,7 @@ def _centre_behind(det: Detection, depth: float, camera: CameraCalib) -> float:
     return float((1 - side) * CAR_LENGTH / 2 + side * CAR_WIDTH / 2)
 
 
-def _fit_car(surface: np.ndarray, yaw: float, eye: np.ndarray, edge_ray: np.ndarray | None = None) -> np.ndarray:
+def fit_car(surface: np.ndarray, yaw: float, eye: np.ndarray, edge_ray: np.ndarray | None = None) -> np.ndarray:
     """The centre of a car of known heading whose visible surface is `surface` (N×2, vehicle frame).
 
     Along each of the car's axes the sensor sees the near face, so the centre is half the car's size

@@ -143,7 +143,7 @@ class ModularAgent:
             meas.append(Measurement(d.det.cls, float(xy[0]), float(xy[1]), sigma, radial))
         # cars outside the camera's view (behind, beside) from lidar groups: position only
         seen = np.array([(m.x, m.y) for m in meas if m.cls == "car"]).reshape(-1, 2)
-        self.unseen = unseen_cars(points, camera, T, self.map, seen)
+        self.unseen = unseen_cars(points, camera, T, self.map, seen, heading=self._lane_heading)
         meas += [Measurement("car", float(x), float(y), UNSEEN_SIGMA_M) for x, y in self.unseen]
         walkers = np.array([(m.x, m.y) for m in meas if m.cls == "pedestrian"]).reshape(-1, 2)
         self.unseen_walkers = unseen_pedestrians(points, camera, T, self.map, walkers)

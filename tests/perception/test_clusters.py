@@ -19,7 +19,7 @@ ROAD = straight(300.0, RoadStyle(lanes=2, speed_limit=13.9))  # fwd.0 at y = −
 EGO = EgoMotion(150.0, -1.75, 0.0)
 
 
-def scan(*cars, walkers=()):
+def scan(*cars, walkers=(), ego=EGO):
     """The ego's lidar (vehicle frame) and camera calibration with cars and walkers (x, y) on the road."""
     r = np.array(cars, float).reshape(-1, 2)
     n = len(r)
@@ -29,7 +29,7 @@ def scan(*cars, walkers=()):
                                        vy=np.zeros(n), colour=np.full((n, 3), 0.6)),
                          pedestrians=dict(id=np.arange(100, 100 + len(w)), x=w[:, 0], y=w[:, 1],
                                           yaw=np.full(len(w), np.pi / 2)))
-    state = SceneState.build(ROAD, EGO, actors)
+    state = SceneState.build(ROAD, ego, actors)
     scene = FrameScene(static_world(ROAD), state)
     lidar = Lidar(LidarSpec(), sensor_rng(0, "lidar")).capture(scene, state)
     cam = Camera(CameraSpec(), sensor_rng(0, "camera"))
@@ -67,6 +67,18 @@ def test_a_car_just_ahead_beside_the_bumper_is_placed_from_lidar_too():
     (found,) = unseen_cars(points, calib, T, ROAD)
     assert np.hypot(*(found - car)) < 1.0
     assert len(unseen_cars(points, calib, T, ROAD, seen_xy=np.array([[156.5, 1.5]]))) == 0  # the camera's
+
+
+def test_a_kerbside_car_beside_the_ego_is_fitted_along_its_lane():
+    """parked_car_blocking seed 3: the ego nudged past a car parked 1.35 m right of its lane's
+    centre. Beside the ego the lidar sees across the car's roof, so the middle of its points is
+    already the car's; pushed 1 m farther along the ray, the centre landed 0.3-0.45 m off, beyond
+    the road's edge, the car was dropped and the ego steered back into it."""
+    car, ego = (152.0, -3.25), EgoMotion(150.0, -0.8, 0.0)
+    points, calib = scan(car, ego=ego)
+    T_nudged = vehicle_to_world(ego.x, ego.y, ego.yaw)
+    (found,) = unseen_cars(points, calib, T_nudged, ROAD, heading=lambda x, y: 0.0)
+    assert np.hypot(*(found - car)) < 0.2  # within a cell
 
 
 def test_a_walker_beside_the_camera_view_is_found_and_a_car_is_not_a_walker():
