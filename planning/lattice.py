@@ -314,11 +314,16 @@ def collides(traj: Trajectory, pred: Prediction, length: float, width: float, ma
     dx = ex.T[None, :, None, :] - ox[:, None, :, :]  # (N, 3e, 3o, k)
     dy = ey.T[None, :, None, :] - oy[:, None, :, :]
     # vehicles keep `margin`; one that is about that close already (the ego squeezing past a parked
-    # car) gets it over the first second, or every candidate would be blocked as the bodies slide
-    # past each other. Pedestrians carry their own growing uncertainty margin instead.
+    # car) gets it back as the two move apart or past each other, over both their lengths, or every
+    # candidate would be blocked as the bodies slide past. By distance, not time: an ego stopped
+    # beside a parked car pulls away slowly, and a second was too short for it to get clear of the
+    # car (parked_car_blocking seed 0 stood there to the end). Pedestrians carry their own growing
+    # uncertainty margin instead.
     base = r_e + r_o[:, None, None, None] + pred.margin[:, None, None, :k]
     close_now = np.any(dx[..., 0] ** 2 + dy[..., 0] ** 2 < (base[..., 0] + 2 * margin) ** 2, axis=(1, 2))
-    ramp = np.where(close_now[:, None], np.minimum(traj.t[:k] - traj.t[0], 1.0)[None, :], 1.0)
+    moved = np.hypot(traj.x[None, :k] - traj.x[0] - (pred.x[:, :k] - pred.x[:, :1]),
+                     traj.y[None, :k] - traj.y[0] - (pred.y[:, :k] - pred.y[:, :1]))  # (N, k) relative travel
+    ramp = np.where(close_now[:, None], np.minimum(moved / (length + pred.length)[:, None], 1.0), 1.0)
     extra = np.where((pred.length > 2.0)[:, None], margin * ramp, 0.0)
     reach = base + extra[:, None, None, :]
     return bool(np.any(dx * dx + dy * dy < reach * reach))
