@@ -394,6 +394,10 @@ class World:
             v.width, v.active, self._ped_paused, AGENT_EVERY * DT, PED_MAX_PAUSE)
 
     def _crosswalk_clear(self, cw) -> bool:
+        # a car standing on the crossing (turning, held there by walkers) goes first: walkers stepping
+        # round it one after another held it there for good (dense_urban seed 1, an NPC for 80 s)
+        if self._crosswalk_occupied(cw):
+            return False
         if cw.signal_group is not None and self.map.junctions[cw.junction].signal is not None:
             plan = self.map.junctions[cw.junction].signal
             return plan.state(cw.signal_group, self.t) is LightState.GREEN and plan.time_to_change(self.t) > 6.0
@@ -403,3 +407,13 @@ class World:
         # out 2.5 s ahead of a car at 10 m/s would leave it less than a comfortable stop)
         return not wk.moving_within(v.x, v.y, v.v, v.active, float(centre[0]), float(centre[1]), 25.0, 0.5,
                                     WALKER_GAP_S)
+
+    def _crosswalk_occupied(self, cw) -> bool:
+        """Does a vehicle's body (grown by the walkers' clearance) overlap the crosswalk?"""
+        u = (cw.b - cw.a) / np.hypot(*(cw.b - cw.a))
+        centre = cw.polygon.mean(axis=0)
+        rel = cw.polygon - centre
+        half_len, half_wid = np.abs(rel @ u).max(), np.abs(rel @ [-u[1], u[0]]).max()
+        v = self.vehicles
+        return wk.box_hits(float(centre[0]), float(centre[1]), float(u[0]), float(u[1]), float(half_len),
+                           float(half_wid), v.x, v.y, v.yaw, v.length, v.width, v.active) >= 0

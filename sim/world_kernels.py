@@ -109,7 +109,7 @@ def _in_body(x, y, j, vx, vy, vyaw, length, width) -> bool:
 
 
 @njit(cache=True)
-def _box_hits(cx, cy, ux, uy, hl, hw, vx, vy, vyaw, length, width, active) -> int:
+def box_hits(cx, cy, ux, uy, hl, hw, vx, vy, vyaw, length, width, active) -> int:
     """The first active vehicle whose body grown by `CLEARANCE` overlaps the box at (cx, cy) with
     unit axis (ux, uy) and half extents hl along it, hw across it; −1 if none (separating axes)."""
     for j in range(len(vx)):
@@ -133,17 +133,17 @@ def _box_hits(cx, cy, ux, uy, hl, hw, vx, vy, vyaw, length, width, active) -> in
 
 @njit(cache=True)
 def _walk_hits(x0, y0, x1, y1, vx, vy, vyaw, length, width, active) -> int:
-    """`_box_hits` for a walker's body going from (x0, y0) to (x1, y1)."""
+    """`box_hits` for a walker's body going from (x0, y0) to (x1, y1)."""
     d = math.hypot(x1 - x0, y1 - y0)
     if d == 0.0:
-        return _box_hits(x0, y0, 1.0, 0.0, HALF, HALF, vx, vy, vyaw, length, width, active)
-    return _box_hits((x0 + x1) / 2, (y0 + y1) / 2, (x1 - x0) / d, (y1 - y0) / d, d / 2 + HALF, HALF, vx, vy,
+        return box_hits(x0, y0, 1.0, 0.0, HALF, HALF, vx, vy, vyaw, length, width, active)
+    return box_hits((x0 + x1) / 2, (y0 + y1) / 2, (x1 - x0) / d, (y1 - y0) / d, d / 2 + HALF, HALF, vx, vy,
                      vyaw, length, width, active)
 
 
 @njit(cache=True)
 def _spot_hits(x, y, yaw, vx, vy, vyaw, length, width, active) -> int:
-    """`_box_hits` for a walker standing at (x, y) with its next step (heading yaw)."""
+    """`box_hits` for a walker standing at (x, y) with its next step (heading yaw)."""
     c, s = math.cos(yaw), math.sin(yaw)
     return _walk_hits(x, y, x + PROBE * c, y + PROBE * s, vx, vy, vyaw, length, width, active)
 

@@ -172,3 +172,23 @@ def test_a_waiting_walker_leaves_a_fast_car_the_time_to_stop():
     assert busy(35.0, 10.0) and busy(20.0, 3.0)
     assert not busy(35.0, 5.0)  # 7 s away
     assert not busy(10.0, 0.0)  # standing
+
+
+def test_walkers_at_the_kerb_wait_while_a_car_stands_on_the_crossing(make_scenario):
+    """dense_urban seed 1: an NPC turning at a junction stopped on the crossing for walkers; the
+    next walkers stepped out round it, one after another, and held it there for 80 s. A car
+    standing on the crossing now goes first; standing short of it, it does not hold walkers up."""
+    world = World(make_scenario({
+        "description": "a four-way junction with crosswalks",
+        "map": {"type": "four_way", "lanes": 1, "arm_length": 60, "control": "allway_stop"},
+        "ego": {"start": {"lane": "S>J.0", "s": 10}, "goal": {"lane": "J>N.0", "s": 30}},
+        "duration_s": 30,
+    }), 0)
+    v = world.vehicles
+    start = v.x[0], v.y[0]  # on the south arm, 50 m short of the junction
+    assert world.map.crosswalks
+    for cw in world.map.crosswalks:
+        assert world._crosswalk_clear(cw)
+        v.x[0], v.y[0] = cw.polygon.mean(axis=0)  # the ego, standing on it
+        assert not world._crosswalk_clear(cw)
+        v.x[0], v.y[0] = start
