@@ -26,7 +26,7 @@ EDGE_PX = 2.0  # a box this close to the image's side is cut by it
 # side: points past the side within CUT_LINK_M of the box's visible surface
 CUT_NEAR_PX = 8.0
 CUT_LINK_M = 1.0
-CORNER_MAX_SIN = 0.5  # the far-corner fit of a cut car holds within 30° of parallel to the ego
+CORNER_MAX_SIN = 0.5  # the far-corner fit of a cut car holds within 30° of parallel to the ego, or of square to it
 
 
 @dataclass(frozen=True)
@@ -174,10 +174,12 @@ def fit_car(surface: np.ndarray, yaw: float, eye: np.ndarray, edge_ray: np.ndarr
     the centre is their middle. Pushing along the viewing ray instead misplaces a car seen
     obliquely (a kerbside car close ahead) by more than half a metre sideways.
 
-    A car cut by the image's side shows only its far part, so the middle of its points lies ahead
-    of its centre. `edge_ray` (planar direction of the box's uncut side) then finds the far corner
-    where it meets the seen flank, and the centre is half a length back from it. That holds for a
-    car about parallel to the ego; a crossing car shows its near end whole, so the plain fit is right.
+    A car cut by the image's side shows only its far part, so the middle of its points lies beyond
+    its centre. `edge_ray` (planar direction of the box's uncut side) then finds the far corner
+    where it meets the face seen whole, and the centre is half the car's size back from it along
+    the cut axis. For a car about parallel to the ego the cut axis is its length and the face seen
+    whole its flank; for a car crossing ahead, its width and its near end. In between (30°–60°
+    off), neither holds and the plain fit stands.
     """
     axes = np.array([[np.cos(yaw), np.sin(yaw)], [-np.sin(yaw), np.cos(yaw)]])
     along = surface @ axes.T  # N×2: (longitudinal, lateral) coordinates
@@ -185,13 +187,17 @@ def fit_car(surface: np.ndarray, yaw: float, eye: np.ndarray, edge_ray: np.ndarr
     e = axes @ eye
     half = np.array([CAR_LENGTH, CAR_WIDTH]) / 2
     centre = np.where(e < lo, lo + half, np.where(e > hi, hi - half, (lo + hi) / 2))
-    if edge_ray is not None and abs(np.sin(yaw)) < CORNER_MAX_SIN and (e[1] < lo[1] or e[1] > hi[1]):
-        flank = lo[1] if e[1] < lo[1] else hi[1]
+    if edge_ray is None:
+        return axes.T @ centre
+    cut = 0 if abs(np.sin(yaw)) < CORNER_MAX_SIN else 1 if abs(np.cos(yaw)) < CORNER_MAX_SIN else None
+    if cut is not None and (e[1 - cut] < lo[1 - cut] or e[1 - cut] > hi[1 - cut]):
+        whole = 1 - cut
+        face = lo[whole] if e[whole] < lo[whole] else hi[whole]
         r = axes @ edge_ray
-        t = (flank - e[1]) / r[1] if abs(r[1]) > 1e-6 else -1.0
+        t = (face - e[whole]) / r[whole] if abs(r[whole]) > 1e-6 else -1.0
         if t > 0:
-            corner = e[0] + t * r[0]
-            centre[0] = corner - np.sign(corner - e[0]) * half[0]
+            corner = e[cut] + t * r[cut]
+            centre[cut] = corner - np.sign(corner - e[cut]) * half[cut]
     return axes.T @ centre
 
 

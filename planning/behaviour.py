@@ -43,6 +43,9 @@ class BehaviourParams:
     full_stop: float = 0.1  # [m/s], as CARLA's stop-sign test
     stop_zone: float = 3.0  # a full stop counts within this of the line [m]
     max_wait: float = 6.0  # at an all-way stop, stop deferring to others after waiting this long [s]
+    # after the full stop, the junction must look clear this long: a car coming fast from the side
+    # enters the lidar's range and needs a few ticks to become a track
+    look_s: float = 1.0  # [s]
     hold_over_line_speed: float = 1.0  # slower than this, a nose over the line is not yet committed [m/s]
     # passing a standing car that reaches into our path: a walker hidden behind it may step out at its front
     occluder_max_speed: float = 1.0  # a car this slow counts as standing (its tracked speed is noisy) [m/s]
@@ -60,6 +63,7 @@ class Decision:
 @dataclass
 class _StopMemory:
     stopped_at: float | None = None
+    clear_since: float | None = None  # the junction has looked clear since [s]
     cleared: bool = False
 
 
@@ -114,10 +118,16 @@ class BehaviourLayer:
                     mem.stopped_at = t
                 if mem.stopped_at is None:
                     stops.append((line.S, State.STOP_SIGN))
-                elif self._stop_sign_clear(t, line, mem.stopped_at, objects):
-                    mem.cleared = True
-                else:
+                elif not self._stop_sign_clear(t, line, mem.stopped_at, objects):
+                    mem.clear_since = None
                     stops.append((line.S, State.WAIT_STOP_SIGN))
+                elif mem.clear_since is None or t - mem.clear_since < p.look_s - 1e-9:
+                    # looking both ways: town_loop seed 1 went the tick it stopped, before the car
+                    # coming at 10 m/s on the priority road was tracked, and stopped in its path
+                    mem.clear_since = t if mem.clear_since is None else mem.clear_since
+                    stops.append((line.S, State.WAIT_STOP_SIGN))
+                else:
+                    mem.cleared = True
             break  # only the nearest stop line governs
 
         ped_stop = self._pedestrian_stop(S, pred)

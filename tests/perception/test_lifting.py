@@ -119,9 +119,13 @@ def test_without_a_heading_a_close_kerbside_car_is_pushed_along_the_ray():
     assert abs(d.y + 1.6) > 0.4
 
 
-@pytest.mark.parametrize("cx,cy,yaw", [(3.3, -2.8, 0.0), (6.0, 3.5, 0.0), (5.0, 3.5, np.pi)])
+@pytest.mark.parametrize("cx,cy,yaw", [(3.3, -2.8, 0.0), (6.0, 3.5, 0.0), (5.0, 3.5, np.pi),
+                                       (4.3, 5.3, -np.pi / 2), (4.3, -5.3, np.pi / 2)])
 def test_a_car_cut_by_the_image_side_is_placed_from_its_far_corner(cx, cy, yaw):
-    """Close beside the ego only a car's far part is in view: its box runs to the image's side."""
+    """Close beside the ego only a car's far part is in view: its box runs to the image's side.
+    A car crossing ahead shows its near end, cut across: there the far corner is on that end
+    (dense_urban seed 0: a car waiting to cross, 5 m ahead-left, was placed 2.5 m off, into the
+    ego's path, and each waited for the other until `blocked`)."""
     car, corners = _car_faces(cx, cy, yaw)
     uv, z = CAM.project(corners)
     uv[z < 0.05] = (CAM.width * 10 if cy < 0 else -CAM.width * 10, 0)  # corners behind the camera's plane

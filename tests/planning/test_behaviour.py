@@ -171,21 +171,41 @@ def test_stop_sign_stop_then_go_when_clear(allway_map):
     assert d.state is State.WAIT_STOP_SIGN and d.goal.stop_at == pytest.approx(line.S, abs=0.1)
     d = decide(layer, 5.5, r, at_line(line), 0.0, [replace(crossing, x=4.0)], lines=[line])
     assert d.state is State.WAIT_STOP_SIGN
-    # it has left: go, without stopping again at this line
+    # it has left: once the junction has looked clear for a second, go, without stopping again
     gone = replace(crossing, x=30.0)
-    d = decide(layer, 6.5, r, at_line(line), 0.0, [gone], lines=[line])
+    assert decide(layer, 6.5, r, at_line(line), 0.0, [gone], lines=[line]).state is State.WAIT_STOP_SIGN
+    d = decide(layer, 7.5, r, at_line(line), 0.0, [gone], lines=[line])
     assert d.state is State.LANE_FOLLOW and no_stop_before(d.goal, line.S)
-    d = decide(layer, 7.0, r, at_line(line) + 1.0, 2.0, [gone], lines=[line])
+    d = decide(layer, 8.0, r, at_line(line) + 1.0, 2.0, [gone], lines=[line])
     assert d.state is State.LANE_FOLLOW and no_stop_before(d.goal, line.S)
 
 
-def test_stop_sign_goes_at_once_after_a_full_stop_on_an_empty_junction(allway_map):
+def test_stop_sign_goes_a_second_after_a_full_stop_on_an_empty_junction(allway_map):
     r = junction_route(allway_map, "S", "N")
     line = stop_line(r)
     layer = BehaviourLayer(allway_map, r)
     assert decide(layer, 0.0, r, 30.0, 8.0, lines=[line]).state is State.STOP_SIGN
-    d = decide(layer, 6.0, r, at_line(line), 0.0, lines=[line])
+    assert decide(layer, 6.0, r, at_line(line), 0.0, lines=[line]).state is State.WAIT_STOP_SIGN
+    assert decide(layer, 6.5, r, at_line(line), 0.0, lines=[line]).state is State.WAIT_STOP_SIGN
+    d = decide(layer, 7.0, r, at_line(line), 0.0, lines=[line])
     assert d.state is State.LANE_FOLLOW and no_stop_before(d.goal, line.S)
+
+
+def test_stop_sign_looks_both_ways_before_going(twoway_map):
+    """town_loop seed 1: the junction looked clear the tick the ego stopped, because the car
+    coming at 10 m/s on the priority road was not yet a track; the ego went, and stopped in its
+    path. A car that appears within the look holds it at the line."""
+    r = junction_route(twoway_map, "W", "E")
+    line = stop_line(r)
+    layer = BehaviourLayer(twoway_map, r)
+    decide(layer, 0.0, r, 30.0, 8.0, lines=[line])
+    assert decide(layer, 5.0, r, at_line(line), 0.0, lines=[line]).state is State.WAIT_STOP_SIGN
+    coming = car(5, 1.75, -25.0, np.pi / 2, 10.0)
+    assert decide(layer, 5.5, r, at_line(line), 0.0, [coming], [line]).state is State.WAIT_STOP_SIGN
+    # it has passed: a fresh look, then go
+    away = replace(coming, y=20.0)
+    assert decide(layer, 8.0, r, at_line(line), 0.0, [away], [line]).state is State.WAIT_STOP_SIGN
+    assert decide(layer, 9.0, r, at_line(line), 0.0, [away], [line]).state is State.LANE_FOLLOW
 
 
 def test_allway_stop_defers_to_a_car_that_arrived_first(allway_map):
@@ -201,7 +221,8 @@ def test_allway_stop_defers_to_a_car_that_arrived_first(allway_map):
     # it goes: while it crosses we still wait, once it is through we go
     moving = car(3, 0.0, 1.75, np.pi, 6.0)
     assert decide(layer, 9.5, r, at_line(line), 0.0, [moving], [line]).state is State.WAIT_STOP_SIGN
-    d = decide(layer, 11.0, r, at_line(line), 0.0, [replace(moving, x=-25.0)], [line])
+    assert decide(layer, 11.0, r, at_line(line), 0.0, [replace(moving, x=-25.0)], [line]).state is State.WAIT_STOP_SIGN
+    d = decide(layer, 12.0, r, at_line(line), 0.0, [replace(moving, x=-37.0)], [line])
     assert d.state is State.LANE_FOLLOW and no_stop_before(d.goal, line.S)
 
 
@@ -211,7 +232,8 @@ def test_allway_stop_does_not_wait_for_a_car_still_far_away(allway_map):
     layer = BehaviourLayer(allway_map, r)
     far = car(4, 45.0, 1.75, np.pi, 8.0)  # from the east, 45 m out
     decide(layer, 0.0, r, 30.0, 8.0, [far], [line])
-    d = decide(layer, 5.0, r, at_line(line), 0.0, [replace(far, x=40.0)], [line])
+    assert decide(layer, 5.0, r, at_line(line), 0.0, [replace(far, x=40.0)], [line]).state is State.WAIT_STOP_SIGN
+    d = decide(layer, 6.0, r, at_line(line), 0.0, [replace(far, x=32.0)], [line])
     assert d.state is State.LANE_FOLLOW and no_stop_before(d.goal, line.S)
 
 
@@ -228,13 +250,15 @@ def test_two_way_stop_waits_for_priority_traffic_within_the_gap(twoway_map):
     # the same car 75 m out: over 6 s away, go
     layer2 = BehaviourLayer(twoway_map, r)
     decide(layer2, 0.0, r, 30.0, 8.0, lines=[line])
-    d = decide(layer2, 5.0, r, at_line(line), 0.0, [replace(coming, y=-75.0)], [line])
+    decide(layer2, 5.0, r, at_line(line), 0.0, [replace(coming, y=-75.0)], [line])
+    d = decide(layer2, 6.0, r, at_line(line), 0.0, [replace(coming, y=-65.0)], [line])
     assert d.state is State.LANE_FOLLOW and no_stop_before(d.goal, line.S)
     # a priority car that has already passed (moving away) does not hold us
     layer3 = BehaviourLayer(twoway_map, r)
     decide(layer3, 0.0, r, 30.0, 8.0, lines=[line])
     away = car(6, 1.75, 20.0, np.pi / 2, 10.0)
-    assert decide(layer3, 5.0, r, at_line(line), 0.0, [away], [line]).state is State.LANE_FOLLOW
+    decide(layer3, 5.0, r, at_line(line), 0.0, [away], [line])
+    assert decide(layer3, 6.0, r, at_line(line), 0.0, [replace(away, y=30.0)], [line]).state is State.LANE_FOLLOW
 
 
 # ---- pedestrians -------------------------------------------------------------------------------
