@@ -139,6 +139,7 @@ class World:
         self._others: tuple[int, Others] | None = None
         self._ped_blocked = np.zeros(len(self.peds), dtype=bool)
         self._ped_paused = np.zeros(len(self.peds))  # how long each walker has been held by a car [s]
+        self._crosswalk_boxes: dict[str, tuple[float, ...]] = {}  # id → (centre, axis, half extents)
         self._others_static: tuple[bytes, dict] | None = None
         self._init_criteria()
         self.S, self.d = self.route.project(np.array([self.vehicles.x[0], self.vehicles.y[0]]), hint=0.0)
@@ -410,10 +411,12 @@ class World:
 
     def _crosswalk_occupied(self, cw) -> bool:
         """Does a vehicle's body (grown by the walkers' clearance) overlap the crosswalk?"""
-        u = (cw.b - cw.a) / np.hypot(*(cw.b - cw.a))
-        centre = cw.polygon.mean(axis=0)
-        rel = cw.polygon - centre
-        half_len, half_wid = np.abs(rel @ u).max(), np.abs(rel @ [-u[1], u[0]]).max()
+        box = self._crosswalk_boxes.get(cw.id)
+        if box is None:  # the crosswalk as an oriented box, once: its geometry costs more than the test
+            u = (cw.b - cw.a) / np.hypot(*(cw.b - cw.a))
+            centre = cw.polygon.mean(axis=0)
+            rel = cw.polygon - centre
+            box = self._crosswalk_boxes[cw.id] = (float(centre[0]), float(centre[1]), float(u[0]), float(u[1]),
+                                                  float(np.abs(rel @ u).max()), float(np.abs(rel @ [-u[1], u[0]]).max()))
         v = self.vehicles
-        return wk.box_hits(float(centre[0]), float(centre[1]), float(u[0]), float(u[1]), float(half_len),
-                           float(half_wid), v.x, v.y, v.yaw, v.length, v.width, v.active) >= 0
+        return wk.box_hits(*box, v.x, v.y, v.yaw, v.length, v.width, v.active) >= 0
