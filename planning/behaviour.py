@@ -121,13 +121,15 @@ class BehaviourLayer:
                 elif not self._stop_sign_clear(t, line, mem.stopped_at, objects):
                     mem.clear_since = None
                     stops.append((line.S, State.WAIT_STOP_SIGN))
-                elif mem.clear_since is None or t - mem.clear_since < p.look_s - 1e-9:
+                else:
                     # looking both ways: town_loop seed 1 went the tick it stopped, before the car
                     # coming at 10 m/s on the priority road was tracked, and stopped in its path
-                    mem.clear_since = t if mem.clear_since is None else mem.clear_since
-                    stops.append((line.S, State.WAIT_STOP_SIGN))
-                else:
-                    mem.cleared = True
+                    if mem.clear_since is None:
+                        mem.clear_since = t
+                    if t - mem.clear_since < p.look_s - 1e-9:
+                        stops.append((line.S, State.WAIT_STOP_SIGN))
+                    else:
+                        mem.cleared = True
             break  # only the nearest stop line governs
 
         ped_stop = self._pedestrian_stop(S, pred)
