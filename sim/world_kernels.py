@@ -138,7 +138,7 @@ def _walk_hits(x0, y0, x1, y1, vx, vy, vyaw, length, width, active) -> int:
     if d == 0.0:
         return box_hits(x0, y0, 1.0, 0.0, HALF, HALF, vx, vy, vyaw, length, width, active)
     return box_hits((x0 + x1) / 2, (y0 + y1) / 2, (x1 - x0) / d, (y1 - y0) / d, d / 2 + HALF, HALF, vx, vy,
-                     vyaw, length, width, active)
+                    vyaw, length, width, active)
 
 
 @njit(cache=True)
