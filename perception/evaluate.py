@@ -27,6 +27,9 @@ DISTANCE_BINS = ((0.0, 20.0), (20.0, 40.0), (40.0, np.inf))
 # detector misses is under 8 px (a light head across a junction, a car beyond 40 m)
 HEIGHT_BINS = ((0.0, 8.0), (8.0, 16.0), (16.0, np.inf))
 LIGHT_CONF = 0.1  # the modular agent keeps light boxes from this score (drivestack/agents/modular.py)
+# a box within this of the image's side is cut by it: the object goes on out of view (the labels
+# keep every truncation, where KITTI's moderate level drops boxes more than 30 % truncated)
+SIDE_PX = 1.0
 POS_ERR_RANGE_M = 40.0
 
 
@@ -154,10 +157,16 @@ def _binned(rows: list[dict], bins, unit: str, gt_value, det_value) -> dict:
 
 
 def breakdown(rows: list[dict]) -> dict:
-    """AP50 by ground-truth distance, box height and weather, and the lifting error."""
+    """AP50 by ground-truth distance, box height, whether the image's side cuts the box, and
+    weather, and the lifting error."""
     by_dist = _binned(rows, DISTANCE_BINS, "m", lambda g: g["depth"],
                       lambda d, lifted: None if lifted is None else lifted.x)
     by_height = _binned(rows, HEIGHT_BINS, "px", lambda g: g["xyxy"][3] - g["xyxy"][1], lambda d, lifted: d.y2 - d.y1)
+    width = CameraSpec().width
+    cut = lambda x1, x2: x1 <= SIDE_PX or x2 >= width - SIDE_PX  # noqa: E731
+    by_side = {name: _summary(_ap_table(rows, gt_ok=lambda g, w=want: cut(g["xyxy"][0], g["xyxy"][2]) == w,
+                                        det_ok=lambda d, lifted, w=want: cut(d.x1, d.x2) == w))
+               for name, want in (("cut", True), ("whole", False))}
     weathers = sorted({r["meta"]["weather"] for r in rows})
     by_weather = {w: _summary(_ap_table(rows, frame_ok=lambda m, w=w: m["weather"] == w)) for w in weathers}
     errs = {c: [] for c in DETECTION_CLASSES}
@@ -168,7 +177,8 @@ def breakdown(rows: list[dict]) -> dict:
                 continue
             errs[d.cls].append(float(np.hypot(lifted.x - g["center"][0], lifted.y - g["center"][1])))
     every = [e for v in errs.values() for e in v]
-    return {"overall": _summary(_ap_table(rows)), "by_distance": by_dist, "by_height": by_height, "by_weather": by_weather,
+    return {"overall": _summary(_ap_table(rows)), "by_distance": by_dist, "by_height": by_height, "by_side": by_side,
+            "by_weather": by_weather,
             "pos_err_median_m": round(float(np.median(every)), 3) if every else None,
             "pos_err_median_by_class_m": {c: round(float(np.median(v)), 3) for c, v in errs.items() if v},
             "latency_ms": round(float(np.median([r["ms"] for r in rows[5:] or rows])), 3)}

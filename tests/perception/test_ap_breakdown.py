@@ -27,3 +27,14 @@ def test_ap_by_box_height_scores_each_size_on_its_own():
     b = breakdown(rows)
     assert b["by_height"]["16+px"]["per_class_ap50"]["car"] == pytest.approx(1.0)
     assert b["overall"]["per_class_ap50"]["car"] < 1.0
+
+
+def test_ap_of_boxes_cut_by_the_image_side_is_scored_apart():
+    """A car cut by the image's side missed, a whole one found: the cut bin scores 0, the whole 1."""
+    cut, whole = (0.0, 60.0, 70.0, 120.0), (140.0, 65.0, 180.0, 95.0)
+    rows = [_row([("car", cut, 4.0), ("car", whole, 12.0)], [Detection("car", 0.9, *whole)])]
+    b = breakdown(rows)
+    assert b["by_side"]["cut"]["per_class_ap50"]["car"] == pytest.approx(0.0)
+    assert b["by_side"]["whole"]["per_class_ap50"]["car"] == pytest.approx(1.0)
+    rows = [_row([("car", cut, 4.0)], [Detection("car", 0.9, *cut)])]
+    assert breakdown(rows)["by_side"]["cut"]["per_class_ap50"]["car"] == pytest.approx(1.0)
