@@ -115,13 +115,13 @@ def bench_perception_cmd(
     light_weights: Path = typer.Option(None, "--light-weights", help="Light-state reader \\[default: models/light_state.pt]."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
 ) -> None:
-    """Detector quality and speed: mAP, per-class AP50, AP by distance, box height, image-side cut
-    and weather (fused vs camera-only), 3D position error of lifting, and detector latency on one
-    thread. map50, map50_95 and per_class_ap50 are Ultralytics' val of the network alone; two_stage_* run the detector as the
-    modular agent does, with the light-state reader's colours; zoom_* add the zoom pass on the
-    image's middle band upscaled 2× (a second network pass). latency_ms is ONNX Runtime's, as the
-    agent runs the detector; torch_latency_ms is PyTorch's, and onnx_same_detections /
-    onnx_max_abs_diff say how far the two backends' detections agree."""
+    """Detector quality and speed: mAP, per-class AP50, AP by distance, box height, image-side cut and
+    weather (fused vs camera-only), 3D position error of lifting, and detector latency on one
+    thread. map50, map50_95 and per_class_ap50 are Ultralytics' val of the network alone;
+    two_stage_* run the detector as the modular agent does, with the light-state reader's colours;
+    zoom_* add the zoom pass on the image's middle band upscaled 2× (a second network pass).
+    latency_ms is ONNX Runtime's, as the agent runs the detector; torch_latency_ms is PyTorch's, and
+    onnx_same_detections / onnx_max_abs_diff say how far the two backends' detections agree."""
     from perception.evaluate import bench_perception
 
     try:
