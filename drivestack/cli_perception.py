@@ -52,7 +52,8 @@ def train_detector_cmd(
     workers: int = typer.Option(2, min=0, help="Data-loading processes."),
     seed: int = typer.Option(0, help="Training seed."),
     threads: int = typer.Option(2, min=1, help="torch threads (1 leaves a core free for other work)."),
-    resume: bool = typer.Option(False, "--resume", help="Continue this --input's interrupted run (runs/detector/INPUT/train) from its last epoch, with the epochs, model, image size, batch and seed it was started with."),
+    resume: bool = typer.Option(False, "--resume", help="Continue this --input's interrupted run (runs/detector/INPUT/train) from its last epoch, with the epochs, model, image size, batch, seed and precision it was started with."),
+    precision: str = typer.Option("auto", help="auto, fp32 or bf16: bf16 autocast trains about 1.5× faster on CPUs with native bf16 (AVX512-BF16 or AMX), where auto picks it; weights stay fp32."),
 ) -> None:
     """Train the multitask YOLO detector from scratch, offline, then score it on training-dev, dev and test.
 
@@ -75,7 +76,8 @@ def train_detector_cmd(
                 bar.update(task, completed=min(epoch, total), info=f"training-dev mAP50 {m.get('metrics/mAP50(B)', 0):.3f}")
 
             metrics = train_detector(data, mode, epochs, imgsz, batch, out_path, model, seed, workers,
-                                     threads=threads, progress=progress, batch_progress=on_batch, resume=resume)
+                                     threads=threads, progress=progress, batch_progress=on_batch, resume=resume,
+                                     precision=precision)
     except ValueError as e:
         raise UserError(str(e)) from None
     for split, m in metrics["splits"].items():

@@ -18,12 +18,10 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import numpy as np
-from scipy.sparse import coo_matrix
-from scipy.sparse.csgraph import connected_components
 from scipy.spatial import cKDTree
 from scipy.spatial.distance import cdist
 
-from perception.lifting import fit_car
+from perception.lifting import components, fit_car
 from sim.map import RoadMap
 from sim.sensors.calibration import CameraCalib
 
@@ -67,7 +65,7 @@ def unseen_cars(points: np.ndarray, camera: CameraCalib, T_world_vehicle: np.nda
     rng = np.hypot(p[:, 0], p[:, 1])
     gap = np.hypot(*(p[pairs[:, 0]] - p[pairs[:, 1]]).T)
     pairs = pairs[gap < np.maximum(LINK_M, LINK_PER_M * np.minimum(rng[pairs[:, 0]], rng[pairs[:, 1]]))]
-    n, label = _components(pairs, len(p))
+    n, label = components(pairs, len(p))
     counts = np.bincount(label, weights=count, minlength=n)
     centres = []
     for k in np.nonzero(counts >= MIN_POINTS)[0]:
@@ -116,7 +114,7 @@ def unseen_pedestrians(points: np.ndarray, camera: CameraCalib, T_world_vehicle:
     if count.sum() < MIN_POINTS:
         return np.zeros((0, 2))
     pairs = cKDTree(c).query_pairs(PED_LINK_M, output_type="ndarray")
-    n, label = _components(pairs, len(c))
+    n, label = components(pairs, len(c))
     extent = np.array([np.ptp(c[label == k], axis=0).max() for k in range(n)])
     big = c[extent[label] > PED_MAX_EXTENT_M]  # cells of car-sized groups
     out = []
@@ -164,9 +162,3 @@ def _cells(xy: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     key, inverse, count = np.unique(ij[:, 0] * CELL_SPAN + ij[:, 1], return_inverse=True, return_counts=True)
     cells = np.column_stack(np.divmod(key, CELL_SPAN)) - CELL_SPAN // 2
     return (cells + 0.5) * CELL_M, inverse, count
-
-
-def _components(pairs: np.ndarray, n: int) -> tuple[int, np.ndarray]:
-    """Connected components of n nodes linked by `pairs` (K×2): (count, label per node)."""
-    graph = coo_matrix((np.ones(len(pairs)), (pairs[:, 0], pairs[:, 1])), shape=(n, n))
-    return connected_components(graph, directed=False)

@@ -7,12 +7,16 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components
 from scipy.spatial import cKDTree
+from scipy.spatial.distance import cdist
 
 from perception.detector import Detection
 from sim.sensors.calibration import CameraCalib, RadarCalib, project_to_camera, transform
 
 GROUND_Z = 0.3  # lidar points lower than this [m] are road, not object
+TOP_Z = 2.2  # ... and higher ones are canopies and walls, not cars [m]
 MIN_POINTS = 3
 BARE_GROUND_POINTS = 20  # lidar returns inside a box, all of them road: the lidar sees bare ground there
 SHRINK = 0.15  # keep the inner part of the box: edges bleed into the background
@@ -27,6 +31,20 @@ EDGE_PX = 2.0  # a box this close to the image's side is cut by it
 CUT_NEAR_PX = 8.0
 CUT_LINK_M = 1.0
 CORNER_MAX_SIN = 0.5  # the far-corner fit of a cut car holds within 30° of parallel to the ego, or of square to it
+# a cut car's outline: its points chain by hops this short [m] (close up, a car's lidar points lie
+# centimetres apart; cars parked in a row, a metre or more) ...
+OUTLINE_LINK_M = 0.5
+# ... and all lie this close to each of its seen points [m]: the biggest car's diagonal (sim.world's
+# CAR_SIZES run from 4.2 × 1.8 m to a 5.2 × 2.1 m van)
+OUTLINE_MAX_M = 5.6
+BIGGEST_CAR = np.array([5.2, 2.1])  # [m]
+OUTLINE_SLACK_M = 0.3  # an outline longer or wider than the biggest car by more than this is not one car [m]
+# beyond this [m] a car's lidar rings lie as far apart as walls and other cars: on test frames, cut
+# cars within 15 m were placed within 0.3 m by their outline (far corner: up to 3.8 m), beyond it
+# walls and neighbours joined the outline and put them 1.8–3.3 m off
+OUTLINE_RANGE_M = 15.0
+YAW_STEP_DEG = 1.0  # the L-shape fit's search step
+SPAN_SEEN = 0.8  # an outline spanning this much of a car's size along an axis shows both its ends
 
 
 @dataclass(frozen=True)
@@ -115,10 +133,18 @@ def lift(dets: list[Detection], lidar_vehicle: np.ndarray, camera: CameraCalib,
             surface = xyz[inside][near]
             p = np.median(surface, axis=0)
             yaw = heading(float(p[0]), float(p[1])) if heading is not None and det.cls == "car" else None
-            if yaw is None:
+            side = _cut_side(det, camera, surface[:, :2], beyond) if det.cls == "car" else None
+            centre = None
+            if side is not None:  # the rest of the car: in its box (the margins and the depth band left parts out) and past the side
+                in_box = ((u >= det.x1) & (u <= det.x2) & (v >= det.y1) & (v <= det.y2)
+                          & (xyz[:, 2] > GROUND_Z) & (xyz[:, 2] < TOP_Z))
+                centre = _fit_outline(_outline(surface[:, :2], np.vstack([xyz[in_box, :2], beyond[side]])), yaw)
+            if centre is not None:
+                p[:2] = centre
+            elif yaw is None:
                 p = _behind(p, camera, _centre_behind(det, float(np.median(d[near])), camera))
             else:
-                edge = _uncut_edge(det, camera, surface[:, :2], beyond)
+                edge = _side_ray(det, camera, side) if side is not None else None
                 p[:2] = fit_car(surface[:, :2], yaw, camera.T_vehicle_camera[:2, 3], edge)
             lifted = p, "lidar", int(np.count_nonzero(near))
         elif radar is not None and len(radar.xy):
@@ -166,7 +192,8 @@ def _centre_behind(det: Detection, depth: float, camera: CameraCalib) -> float:
     return float((1 - side) * CAR_LENGTH / 2 + side * CAR_WIDTH / 2)
 
 
-def fit_car(surface: np.ndarray, yaw: float, eye: np.ndarray, edge_ray: np.ndarray | None = None) -> np.ndarray:
+def fit_car(surface: np.ndarray, yaw: float, eye: np.ndarray, edge_ray: np.ndarray | None = None,
+            whole: bool = False) -> np.ndarray:
     """The centre of a car of known heading whose visible surface is `surface` (N×2, vehicle frame).
 
     Along each of the car's axes the sensor sees the near face, so the centre is half the car's size
@@ -180,13 +207,20 @@ def fit_car(surface: np.ndarray, yaw: float, eye: np.ndarray, edge_ray: np.ndarr
     the cut axis. For a car about parallel to the ego the cut axis is its length and the face seen
     whole its flank; for a car crossing ahead, its width and its near end. In between (30°–60°
     off), neither holds and the plain fit stands.
+
+    `whole`: the points are the car's whole lidar outline, one connected group, so its extremes are
+    the car's faces (percentiles lie inside them by a share of the car's length that depends on
+    how the points are spread). Along an axis where they span most of the car (SPAN_SEEN), both
+    its ends are seen and the centre is their middle.
     """
     axes = np.array([[np.cos(yaw), np.sin(yaw)], [-np.sin(yaw), np.cos(yaw)]])
     along = surface @ axes.T  # N×2: (longitudinal, lateral) coordinates
-    lo, hi = np.percentile(along, [5, 95], axis=0)
+    lo, hi = (along.min(axis=0), along.max(axis=0)) if whole else np.percentile(along, [5, 95], axis=0)
     e = axes @ eye
     half = np.array([CAR_LENGTH, CAR_WIDTH]) / 2
     centre = np.where(e < lo, lo + half, np.where(e > hi, hi - half, (lo + hi) / 2))
+    if whole:
+        centre = np.where(hi - lo >= SPAN_SEEN * 2 * half, (lo + hi) / 2, centre)
     if edge_ray is None:
         return axes.T @ centre
     cut = 0 if abs(np.sin(yaw)) < CORNER_MAX_SIN else 1 if abs(np.cos(yaw)) < CORNER_MAX_SIN else None
@@ -201,15 +235,15 @@ def fit_car(surface: np.ndarray, yaw: float, eye: np.ndarray, edge_ray: np.ndarr
     return axes.T @ centre
 
 
-def _beyond_sides(pts: np.ndarray, camera: CameraCalib) -> tuple[np.ndarray, np.ndarray]:
-    """Planar positions of the above-ground lidar points past the image's left and right sides
+def _beyond_sides(pts: np.ndarray, camera: CameraCalib) -> dict[str, np.ndarray]:
+    """Planar positions of the body-height lidar points past the image's left and right sides
     (behind the camera's plane included)."""
-    solid = pts[pts[:, 2] > GROUND_Z]
+    solid = pts[(pts[:, 2] > GROUND_Z) & (pts[:, 2] < TOP_Z)]
     pc = transform(camera.T_camera_vehicle, solid)
     ahead = pc[:, 2] > 0.1
     with np.errstate(divide="ignore", invalid="ignore"):
         u = np.where(ahead, camera.fx * pc[:, 0] / pc[:, 2] + camera.cx, np.where(pc[:, 0] < 0, -np.inf, np.inf))
-    return solid[u < 0, :2], solid[u >= camera.width, :2]
+    return {"left": solid[u < 0, :2], "right": solid[u >= camera.width, :2]}
 
 
 def _runs_on(surface: np.ndarray, beyond: np.ndarray) -> bool:
@@ -221,21 +255,77 @@ def _runs_on(surface: np.ndarray, beyond: np.ndarray) -> bool:
     return int(np.count_nonzero(cKDTree(surface).query(near, distance_upper_bound=CUT_LINK_M)[0] < np.inf)) >= MIN_POINTS
 
 
-def _uncut_edge(det: Detection, camera: CameraCalib, surface: np.ndarray,
-                beyond: tuple[np.ndarray, np.ndarray] | None) -> np.ndarray | None:
-    """The planar ray through the box's inner side when the image's side cuts the box, else None.
+def _cut_side(det: Detection, camera: CameraCalib, surface: np.ndarray,
+              beyond: dict[str, np.ndarray] | None) -> str | None:
+    """"left" or "right" when that side of the image cuts the box, else None.
 
     A detector's box of a cut car may stop a few pixels short of the side; then the lidar decides:
-    the car is cut if its points go on past that side."""
-    left, right = beyond if beyond is not None else (np.empty((0, 2)), np.empty((0, 2)))
-    if det.x1 <= EDGE_PX or (det.x1 <= CUT_NEAR_PX and _runs_on(surface, left)):
-        u = det.x2
-    elif det.x2 >= camera.width - EDGE_PX or (det.x2 >= camera.width - CUT_NEAR_PX and _runs_on(surface, right)):
-        u = det.x1
-    else:
-        return None
-    d = _ray_point(camera, u, camera.cy, 1.0)[:2] - camera.T_vehicle_camera[:2, 3]
+    the car is cut if MIN_POINTS of its points go on past that side."""
+    beyond = beyond or {}
+    for side, gap in (("left", det.x1), ("right", camera.width - det.x2)):
+        if gap <= EDGE_PX or (gap <= CUT_NEAR_PX and side in beyond and _runs_on(surface, beyond[side])):
+            return side
+    return None
+
+
+def _side_ray(det: Detection, camera: CameraCalib, side: str) -> np.ndarray:
+    """The planar ray through the box's inner side, the one the image's `side` does not cut."""
+    d = _ray_point(camera, det.x2 if side == "left" else det.x1, camera.cy, 1.0)[:2] - camera.T_vehicle_camera[:2, 3]
     return d / np.hypot(*d)
+
+
+def _outline(surface: np.ndarray, candidates: np.ndarray) -> np.ndarray | None:
+    """A cut car's whole lidar outline (planar): its visible surface and the candidate points that
+    chain to it by hops of at most OUTLINE_LINK_M and lie within OUTLINE_MAX_M of every surface
+    point. None if that adds too little to the surface, or the car is beyond OUTLINE_RANGE_M."""
+    if np.median(np.hypot(*surface.T)) > OUTLINE_RANGE_M:
+        return None
+    near = candidates[np.all(candidates >= surface.min(axis=0) - OUTLINE_MAX_M, axis=1)
+                      & np.all(candidates <= surface.max(axis=0) + OUTLINE_MAX_M, axis=1)]
+    if len(near):
+        near = near[cdist(near, surface).max(axis=1) <= OUTLINE_MAX_M]
+    if len(near) < MIN_POINTS:
+        return None
+    both = np.vstack([surface, near])
+    _, label = components(cKDTree(both).query_pairs(OUTLINE_LINK_M, output_type="ndarray"), len(both))
+    rest = near[np.isin(label[len(surface):], label[:len(surface)])]
+    return np.vstack([surface, rest]) if len(rest) >= MIN_POINTS else None
+
+
+def _fit_outline(whole: np.ndarray | None, yaw: float | None) -> np.ndarray | None:
+    """The centre of the car whose whole outline this is, seen from the lidar (at the origin), of
+    the lane's heading `yaw` or, with none, the outline's own; None if the outline is no car's
+    shape (walls and cars beyond it chain in)."""
+    if whole is None:
+        return None
+    yaw = outline_yaw(whole) if yaw is None else yaw
+    axes = np.array([[np.cos(yaw), np.sin(yaw)], [-np.sin(yaw), np.cos(yaw)]])
+    if np.any(np.ptp(whole @ axes.T, axis=0) > BIGGEST_CAR + OUTLINE_SLACK_M):
+        return None
+    return fit_car(whole, yaw, np.zeros(2), whole=True)
+
+
+def outline_yaw(points: np.ndarray) -> float:
+    """The heading of a car from its lidar outline (N×2), modulo π: L-shape fitting by the closeness
+    criterion (Zhang et al., 2017). The minimum-area rectangle ties on an L of two faces; closeness
+    rewards the rectangle whose sides the points hug. Of its two axes, the car's width is the one
+    whose extent is nearer CAR_WIDTH: that holds for a rear face alone and for a short L."""
+    theta = np.radians(np.arange(0.0, 90.0, YAW_STEP_DEG))
+    e = np.stack([np.cos(theta), np.sin(theta)])  # 2×K
+    c1, c2 = points @ e, points @ np.stack([-e[1], e[0]])  # N×K
+    d1 = np.minimum(c1.max(axis=0) - c1, c1 - c1.min(axis=0))
+    d2 = np.minimum(c2.max(axis=0) - c2, c2 - c2.min(axis=0))
+    score = (1.0 / np.maximum(np.minimum(d1, d2), 0.01)).sum(axis=0)
+    k = int(np.argmax(score))
+    extent = np.array([np.ptp(c1[:, k]), np.ptp(c2[:, k])])
+    along_second = abs(extent[0] - CAR_WIDTH) < abs(extent[1] - CAR_WIDTH)
+    return float(theta[k] + (np.pi / 2 if along_second else 0.0))
+
+
+def components(pairs: np.ndarray, n: int) -> tuple[int, np.ndarray]:
+    """Connected components of n nodes linked by `pairs` (K×2): (count, label per node)."""
+    graph = coo_matrix((np.ones(len(pairs)), (pairs[:, 0], pairs[:, 1])), shape=(n, n))
+    return connected_components(graph, directed=False)
 
 
 def _behind(p: np.ndarray, camera: CameraCalib, offset: float) -> np.ndarray:

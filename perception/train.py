@@ -17,6 +17,42 @@ from perception.dataset import SPLITS, load_manifest
 from perception.fusion import CHANNELS
 from perception.yolo import ultralytics
 
+PRECISIONS = ("auto", "fp32", "bf16")
+
+
+def native_bf16() -> bool:
+    """Whether this CPU multiplies bfloat16 in hardware (AVX512-BF16 or AMX): there bf16 autocast
+    trains about 1.5× faster than fp32 (session 19, Zen 5); elsewhere it is emulated and slower."""
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
+def resolve_precision(precision: str) -> str:
+    if precision not in PRECISIONS:
+        raise ValueError(f"--precision: unknown {precision!r}; use one of {', '.join(PRECISIONS)}")
+    if precision == "auto":
+        return "bf16" if native_bf16() else "fp32"
+    return precision
+
+
+def _cpu_autocast() -> None:
+    """Let Ultralytics' `amp="bf16"` autocast on the CPU. Its trainer refuses bf16 off CUDA; the
+    weights, the optimiser and validation stay fp32 (the validator never autocasts on a CPU)."""
+    import torch
+    import ultralytics.engine.trainer as trainer
+
+    own = trainer.autocast
+
+    def autocast(enabled, device: str = "cuda"):
+        if device == "cpu" and enabled is torch.bfloat16:
+            return torch.amp.autocast("cpu", dtype=torch.bfloat16)
+        return own(enabled, device)
+
+    trainer.autocast = autocast
+
 
 def run_yaml(data: Path, mode: str, where: Path) -> Path:
     """The dataset's Ultralytics yaml for `mode` with an absolute path, so the dataset can move."""
@@ -36,17 +72,21 @@ def train_detector(data: Path, mode: str = "fused", epochs: int = 12, imgsz: int
                    out: Path = Path("models/detector.pt"), model_cfg: str = "yolo11n.yaml", seed: int = 0,
                    workers: int = 2, runs: Path = Path("runs/detector"), threads: int = 2,
                    progress: Callable[[int, int, dict], None] | None = None,
-                   batch_progress: Callable[[object], None] | None = None, resume: bool = False) -> dict:
+                   batch_progress: Callable[[object], None] | None = None, resume: bool = False,
+                   precision: str = "auto") -> dict:
     """Train, copy the best weights to `out`, score them on every held-out split, write the JSON.
 
     `resume` continues this input mode's interrupted run from its last epoch, with the recipe
-    (epochs, model, image size, batch, seed) its checkpoint holds: a recipe can take hours here."""
+    (epochs, model, image size, batch, seed, precision) its checkpoint holds: a recipe can take
+    hours here. `precision` "auto" is bf16 autocast where the CPU has native bf16, else fp32."""
     manifest = load_manifest(data)
+    precision = resolve_precision(precision)
     u = ultralytics()
+    _cpu_autocast()
     run_dir = Path(runs).resolve() / mode
     if resume:
         last = run_dir / "train" / "weights" / "last.pt"
-        model_cfg, epochs, imgsz, batch, seed = _resumable(last, data, mode, run_dir)
+        model_cfg, epochs, imgsz, batch, seed, precision = _resumable(last, data, mode, run_dir)
     data_yaml = run_yaml(data, mode, run_dir)
     model = u.YOLO(str(last) if resume else model_cfg)
     import torch
@@ -64,7 +104,8 @@ def train_detector(data: Path, mode: str = "fused", epochs: int = 12, imgsz: int
         model.train(resume=True, data=str(data_yaml), workers=workers)
     else:
         model.train(data=str(data_yaml), epochs=epochs, imgsz=imgsz, batch=batch, device="cpu", workers=workers,
-                    seed=seed, deterministic=True, plots=False, amp=False, project=str(run_dir), name="train",
+                    seed=seed, deterministic=True, plots=False, amp="bf16" if precision == "bf16" else False,
+                    project=str(run_dir), name="train",
                     exist_ok=True, close_mosaic=max(1, epochs // 5), warmup_epochs=min(3.0, epochs / 10),
                     patience=max(epochs, 100), verbose=False)
     train_s = time.perf_counter() - t0
@@ -73,7 +114,7 @@ def train_detector(data: Path, mode: str = "fused", epochs: int = 12, imgsz: int
     out.parent.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(best, out)
     metrics = {"input": mode, "channels": len(CHANNELS[mode]), "model": model_cfg, "epochs": epochs, "imgsz": imgsz,
-               "batch": batch, "seed": seed, "train_s": round(train_s, 1),
+               "batch": batch, "seed": seed, "precision": precision, "train_s": round(train_s, 1),
                "resumed": resume,  # then train_s is this process's part
                "frames": {s: manifest["splits"][s]["frames"] for s in SPLITS}, "splits": {}}
     for split in ("training-dev", "dev", "test"):
@@ -82,7 +123,7 @@ def train_detector(data: Path, mode: str = "fused", epochs: int = 12, imgsz: int
     return metrics
 
 
-def _resumable(last: Path, data: Path, mode: str, run_dir: Path) -> tuple[str, int, int, int, int]:
+def _resumable(last: Path, data: Path, mode: str, run_dir: Path) -> tuple[str, int, int, int, int, str]:
     """The interrupted run's recipe, or a ValueError that says why it cannot go on."""
     import torch
 
@@ -98,7 +139,8 @@ def _resumable(last: Path, data: Path, mode: str, run_dir: Path) -> tuple[str, i
     if trained_on is not None and trained_on != Path(data).resolve():
         raise ValueError(f"--resume: the {mode} run was training on {trained_on}; pass --data {trained_on}")
     cfg = (ckpt.get("ema") or ckpt["model"]).yaml.get("yaml_file", a["model"])  # a resumed run's args name last.pt
-    return Path(cfg).name, int(a["epochs"]), int(a["imgsz"]), int(a["batch"]), int(a["seed"])
+    precision = "bf16" if a.get("amp") == "bf16" else "fp32"
+    return Path(cfg).name, int(a["epochs"]), int(a["imgsz"]), int(a["batch"]), int(a["seed"]), precision
 
 
 def evaluate_split(weights: Path, data_yaml: Path, split: str, imgsz: int = 320) -> dict:

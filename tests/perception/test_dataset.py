@@ -148,7 +148,7 @@ def test_an_interrupted_training_resumes_with_its_own_recipe(tiny_dataset, tmp_p
 
     with pytest.raises(Stop):
         train_detector(out, "fused", epochs=2, imgsz=96, batch=4, out=weights, workers=0, runs=runs, threads=1,
-                       progress=stop_after_first)
+                       progress=stop_after_first, precision="bf16")
     assert not weights.exists()
     other = tmp_path / "other"  # another dataset
     other.mkdir()
@@ -161,9 +161,30 @@ def test_an_interrupted_training_resumes_with_its_own_recipe(tiny_dataset, tmp_p
     # from the second epoch, to the checkpoint's 2, not 9 (Ultralytics reports its final validation as one more)
     assert seen[0] == (2, 2) and {total for _, total in seen} == {2}
     assert (metrics["epochs"], metrics["imgsz"], metrics["batch"], metrics["resumed"]) == (2, 96, 4, True)
+    assert metrics["precision"] == "bf16"  # the checkpoint's, not the call's default
     assert weights.is_file() and json.loads(weights.with_suffix(".json").read_text())["epochs"] == 2
     with pytest.raises(ValueError, match="has finished"):
         train_detector(out, "fused", out=weights, runs=runs, resume=True)
+
+
+def test_bf16_training_autocasts_on_the_cpu_and_an_unknown_precision_is_refused(tiny_dataset, tmp_path):
+    import torch
+
+    from perception.train import _cpu_autocast, resolve_precision, train_detector
+    from perception.yolo import ultralytics
+
+    ultralytics()
+    import ultralytics.engine.trainer as trainer
+
+    _cpu_autocast()
+    with trainer.autocast(torch.bfloat16, device="cpu"):  # Ultralytics' own refuses bf16 off CUDA
+        assert torch.is_autocast_enabled("cpu") and torch.get_autocast_dtype("cpu") == torch.bfloat16
+        assert (torch.ones(2, 2) @ torch.ones(2, 2)).dtype == torch.bfloat16
+    with trainer.autocast(False, device="cpu"):
+        assert not torch.is_autocast_enabled("cpu")
+    assert resolve_precision("fp32") == "fp32" and resolve_precision("auto") in ("fp32", "bf16")
+    with pytest.raises(ValueError, match="--precision: unknown 'fp16'"):
+        train_detector(tiny_dataset[0], "fused", out=tmp_path / "det.pt", precision="fp16")
 
 
 def test_missing_weights_name_the_train_command(tmp_path):
