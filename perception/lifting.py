@@ -102,12 +102,14 @@ def _ground_point(camera: CameraCalib, u: float, v: float) -> np.ndarray | None:
 
 def lift(dets: list[Detection], lidar_vehicle: np.ndarray, camera: CameraCalib,
          radar: RadarReturns | None = None,
-         heading: Callable[[float, float], float | None] | None = None) -> list[Detection3D]:
+         heading: Callable[[float, float], float | None] | None = None, outline: bool = True) -> list[Detection3D]:
     """One Detection3D per detection that can be placed: not a light with no lidar and no radar,
     nor a car or walker box where the lidar sees only road.
 
     `heading(x, y)` is the heading a car at that vehicle-frame point would have (its lane's), or
     None if unknown. With it, a car is placed by fitting its footprint to the visible surface.
+    `outline`: a car cut by the image's side is fitted to its whole lidar outline where that works;
+    without it, from its far corner (with a heading) or pushed along the ray.
     """
     pts = np.asarray(lidar_vehicle, dtype=float).reshape(-1, 3)
     proj = project_to_camera(pts, camera)
@@ -135,7 +137,7 @@ def lift(dets: list[Detection], lidar_vehicle: np.ndarray, camera: CameraCalib,
             yaw = heading(float(p[0]), float(p[1])) if heading is not None and det.cls == "car" else None
             side = _cut_side(det, camera, surface[:, :2], beyond) if det.cls == "car" else None
             centre = None
-            if side is not None:  # the rest of the car: in its box (the margins and the depth band left parts out) and past the side
+            if side is not None and outline:  # the rest of the car: in its box (the margins and the depth band left parts out) and past the side
                 in_box = ((u >= det.x1) & (u <= det.x2) & (v >= det.y1) & (v <= det.y2)
                           & (xyz[:, 2] > GROUND_Z) & (xyz[:, 2] < TOP_Z))
                 centre = _fit_outline(_outline(surface[:, :2], np.vstack([xyz[in_box, :2], beyond[side]])), yaw)

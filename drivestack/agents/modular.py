@@ -46,7 +46,7 @@ class ModularAgent:
 
     def __init__(self, weights: str | None = None, mode: str = "fused", conf: float = 0.3,
                  light_conf: float = 0.1, light_weights: str | None = None, backend: str | None = None,
-                 zoom: bool | None = None) -> None:
+                 zoom: bool | None = None, outline: bool | None = None) -> None:
         # Light boxes count from a lower score: a far head is 6–10 px and the YOLO is unsure of its
         # colour, not of the head. The reader reads the state, and only a box within 4 m of a
         # mapped head counts, so a false head costs little.
@@ -56,6 +56,9 @@ class ModularAgent:
         # The zoom pass on the horizon band finds far walkers and light heads, but the suite has not
         # been driven safely with it yet (README, "Zoom pass"); =1 turns it on
         zoom = os.environ.get("DRIVESTACK_DETECTOR_ZOOM", "0") == "1" if zoom is None else zoom
+        # A cut car fitted to its whole lidar outline is placed better (README, "Lifting"), but the
+        # suite's outcomes move with it (two town_loop seeds); =1 turns it on
+        self.outline = os.environ.get("DRIVESTACK_LIFT_OUTLINE", "0") == "1" if outline is None else outline
         # other weights (models/detector_p2_busy.pt) for a whole eval, as $DRIVESTACK_E2E_WEIGHTS does for e2e
         weights = weights or os.environ.get("DRIVESTACK_DETECTOR_WEIGHTS") or None
         try:
@@ -111,7 +114,8 @@ class ModularAgent:
         returns = RadarReturns.build(np.asarray(radar.range), np.asarray(radar.azimuth), np.asarray(radar.range_rate),
                                      radar.calib, cam.calib)
         self._ego_T = vehicle_to_world(obs.ego.x, obs.ego.y, obs.ego.yaw)
-        self.lifted = drop_duplicate_cars(lift(self.detections, points, cam.calib, returns, heading=self._lane_heading))
+        self.lifted = drop_duplicate_cars(lift(self.detections, points, cam.calib, returns, heading=self._lane_heading,
+                                               outline=self.outline))
         t2 = time.perf_counter()
         objects = self._track(obs, points, cam.calib)
         stop_lines = self._stop_lines(obs.t)

@@ -200,8 +200,12 @@ def test_a_cut_car_is_fitted_to_its_whole_lidar_outline(cx, cy, yaw, known):
     (x1, y1), (x2, y2) = np.clip(uv.min(axis=0), 0, CAM.width), np.clip(uv.max(axis=0), 0, CAM.width)
     det = Detection("car", 0.9, x1, min(y1, CAM.height), x2, min(y2, CAM.height))
     assert det.x1 == 0 or det.x2 == CAM.width
-    (d,) = lift([det], np.vstack([car, neighbour, _clutter()]), CAM, heading=(lambda x, y: yaw) if known else None)
+    heading = (lambda x, y: yaw) if known else None
+    (d,) = lift([det], np.vstack([car, neighbour, _clutter()]), CAM, heading=heading)
     assert np.hypot(d.x - cx, d.y - cy) < 0.25
+    if not known:  # from the cut box alone, the view (side or rear) is a guess
+        (d,) = lift([det], np.vstack([car, neighbour, _clutter()]), CAM, heading=heading, outline=False)
+        assert np.hypot(d.x - cx, d.y - cy) > 0.5
 
 
 def test_a_car_boxed_twice_is_one_car():

@@ -69,6 +69,15 @@ def test_the_zoom_pass_is_off_unless_the_environment_turns_it_on(monkeypatch):
     assert not ModularAgent(zoom=False).detector.zoom
 
 
+def test_the_lidar_outline_fit_is_off_unless_the_environment_turns_it_on(monkeypatch):
+    from drivestack.agents.modular import ModularAgent
+
+    monkeypatch.delenv("DRIVESTACK_LIFT_OUTLINE", raising=False)
+    assert not ModularAgent().outline
+    monkeypatch.setenv("DRIVESTACK_LIFT_OUTLINE", "1")
+    assert ModularAgent().outline and not ModularAgent(outline=False).outline
+
+
 def test_the_detector_weights_come_from_the_environment(monkeypatch, tmp_path):
     from drivestack.agents.modular import ModularAgent
     from perception.detector import DEFAULT_WEIGHTS
