@@ -190,6 +190,10 @@ def test_a_cut_car_is_fitted_to_its_whole_lidar_outline(cx, cy, yaw, known):
     rear view (dense_urban seed 0: a car waiting in the junction was placed 2.4 m off, in the ego's
     path). A car parked in a row 0.8 m behind one beside the ego stays out of its outline."""
     car, corners = _car_faces(cx, cy, yaw, sensor=(0.0, 0.0))
+    rng = np.random.default_rng(2)
+    axes = np.array([[np.cos(yaw), np.sin(yaw)], [-np.sin(yaw), np.cos(yaw)]])
+    roof = np.column_stack([rng.uniform([-2.3, -0.95], [2.3, 0.95], (300, 2)) @ axes + (cx, cy), np.full(300, 1.5)])
+    car = np.vstack([car, roof])  # the lidar, 1.9 m up, sees the roof too: an outline is no wall's line
     neighbour = np.empty((0, 3))
     if abs(np.sin(yaw)) < 0.8:  # beside the ego, not crossing ahead
         along = np.array([np.cos(yaw), np.sin(yaw)])
