@@ -139,10 +139,12 @@ def lift(dets: list[Detection], lidar_vehicle: np.ndarray, camera: CameraCalib,
             yaw = heading(float(p[0]), float(p[1])) if heading is not None and det.cls == "car" else None
             side = _cut_side(det, camera, surface[:, :2], beyond) if det.cls == "car" else None
             centre = None
-            if side is not None and outline:  # the rest of the car: in its box (the margins and the depth band left parts out) and past the side
-                in_box = ((u >= det.x1) & (u <= det.x2) & (v >= det.y1) & (v <= det.y2)
-                          & (xyz[:, 2] > GROUND_Z) & (xyz[:, 2] < TOP_Z))
-                centre = _fit_outline(_outline(surface[:, :2], np.vstack([xyz[in_box, :2], beyond[side]])), yaw)
+            if side is not None and outline:
+                # the rest of the car: in its box (its margins and the depth band left parts out) and past the side
+                box = (u >= det.x1) & (u <= det.x2) & (v >= det.y1) & (v <= det.y2)
+                candidates = np.vstack([xyz[box], beyond[side]])
+                body = candidates[(candidates[:, 2] > GROUND_Z) & (candidates[:, 2] < TOP_Z), :2]
+                centre = _fit_outline(_outline(surface[:, :2], body), yaw)
             if centre is not None:
                 p[:2] = centre
             elif yaw is None:
@@ -240,14 +242,14 @@ def fit_car(surface: np.ndarray, yaw: float, eye: np.ndarray, edge_ray: np.ndarr
 
 
 def _beyond_sides(pts: np.ndarray, camera: CameraCalib) -> dict[str, np.ndarray]:
-    """Planar positions of the body-height lidar points past the image's left and right sides
-    (behind the camera's plane included)."""
-    solid = pts[(pts[:, 2] > GROUND_Z) & (pts[:, 2] < TOP_Z)]
+    """The above-ground lidar points (N×3) past the image's left and right sides (behind the
+    camera's plane included)."""
+    solid = pts[pts[:, 2] > GROUND_Z]
     pc = transform(camera.T_camera_vehicle, solid)
     ahead = pc[:, 2] > 0.1
     with np.errstate(divide="ignore", invalid="ignore"):
         u = np.where(ahead, camera.fx * pc[:, 0] / pc[:, 2] + camera.cx, np.where(pc[:, 0] < 0, -np.inf, np.inf))
-    return {"left": solid[u < 0, :2], "right": solid[u >= camera.width, :2]}
+    return {"left": solid[u < 0], "right": solid[u >= camera.width]}
 
 
 def _runs_on(surface: np.ndarray, beyond: np.ndarray) -> bool:
@@ -267,7 +269,7 @@ def _cut_side(det: Detection, camera: CameraCalib, surface: np.ndarray,
     the car is cut if MIN_POINTS of its points go on past that side."""
     beyond = beyond or {}
     for side, gap in (("left", det.x1), ("right", camera.width - det.x2)):
-        if gap <= EDGE_PX or (gap <= CUT_NEAR_PX and side in beyond and _runs_on(surface, beyond[side])):
+        if gap <= EDGE_PX or (gap <= CUT_NEAR_PX and side in beyond and _runs_on(surface, beyond[side][:, :2])):
             return side
     return None
 
