@@ -225,3 +225,18 @@ def test_a_car_boxed_twice_is_one_car():
     walkers = [lifted("pedestrian", 0.6, 3.0, 1.0), lifted("pedestrian", 0.5, 3.0, 1.6)]
     out = drop_duplicate_cars([front, whole, beside, *walkers])
     assert out == [whole, beside, *walkers]
+
+
+def test_an_outline_that_is_no_car_shape_is_refused():
+    """A cut box's points can chain into a wall or into the cars beyond: a line 4.5 m long (a wall;
+    the lidar, 1.9 m up, sees a car's roof) and a group longer than the biggest car are refused,
+    and lifting falls back on the far corner or the ray."""
+    from perception.lifting import _fit_outline
+
+    rng = np.random.default_rng(0)
+    wall = np.column_stack([rng.uniform(2.0, 6.5, 300), rng.normal(-3.0, 0.02, 300)])
+    assert _fit_outline(wall, 0.0) is None and _fit_outline(wall, None) is None
+    car = np.column_stack([rng.uniform(2.0, 6.5, 300), rng.uniform(-3.9, -2.1, 300)])
+    assert np.allclose(_fit_outline(car, 0.0), (4.25, -3.0), atol=0.05)
+    two_cars = np.column_stack([rng.uniform(2.0, 8.0, 300), rng.uniform(-3.9, -2.1, 300)])
+    assert _fit_outline(two_cars, 0.0) is None
