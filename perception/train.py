@@ -45,12 +45,15 @@ def _cpu_autocast() -> None:
     import ultralytics.engine.trainer as trainer
 
     own = trainer.autocast
+    if getattr(own, "cpu_bf16", False):
+        return  # already wrapped: every training in this process would wrap it again
 
     def autocast(enabled, device: str = "cuda"):
         if device == "cpu" and enabled is torch.bfloat16:
             return torch.amp.autocast("cpu", dtype=torch.bfloat16)
         return own(enabled, device)
 
+    autocast.cpu_bf16 = True
     trainer.autocast = autocast
 
 
