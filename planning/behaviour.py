@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import Enum
+from functools import cached_property
 
 import numpy as np
 
@@ -40,6 +41,10 @@ class BehaviourParams:
     ped_horizon: float = 3.0  # pedestrians' predicted positions this far ahead count [s]
     ped_stop_gap: float = 3.0  # stop this far short of a pedestrian's crossing [m]
     gap_acceptance: float = 5.0  # time gap to cross oncoming or priority traffic [s]
+    # the map's conflict point is where our path comes within 0.9 lane widths of another's; bodies
+    # touch about 1.5 m later (sim.traffic.CONTACT). A left-turner waiting inside the junction holds
+    # its front bumper 1 m short of that
+    left_hold_past_conflict: float = 0.5  # [m]
     full_stop: float = 0.1  # [m/s], as CARLA's stop-sign test
     stop_zone: float = 3.0  # a full stop counts within this of the line [m]
     max_wait: float = 6.0  # at an all-way stop, stop deferring to others after waiting this long [s]
@@ -108,7 +113,7 @@ class BehaviourLayer:
                         stops.append((line.S, State.STOP_LIGHT))
                     else:
                         self._yellow_go.add(line.S)
-                elif self._left_turn_after(line.S) and self._oncoming_within_gap(line, objects):
+                elif self._left_turn_after(line.S) and self._oncoming_within_gap(line.S, objects):
                     stops.append((line.S, State.YIELD_LEFT_TURN))
             else:
                 mem = self._stops.setdefault(line.S, _StopMemory())
@@ -132,6 +137,9 @@ class BehaviourLayer:
                         mem.cleared = True
             break  # only the nearest stop line governs
 
+        left_stop = self._unprotected_left(ego, front, objects)
+        if left_stop is not None:
+            stops.append((left_stop, State.YIELD_LEFT_TURN))
         ped_stop = self._pedestrian_stop(S, pred)
         if ped_stop is not None:
             stops.append((ped_stop, State.YIELD_PEDESTRIAN))
@@ -199,12 +207,44 @@ class BehaviourLayer:
         lane = self.road_map.lanes[self.route.lane_ids[self.route.piece_at(S_line + 0.5)]]
         return self.road_map.junctions.get(lane.junction) if lane.junction else None
 
-    def _oncoming_within_gap(self, line: StopLineState, objects: list[ObjectState]) -> bool:
+    def _unprotected_left(self, ego: VehicleState, front: float, objects: list[ObjectState]) -> float | None:
+        """Where to wait for oncoming traffic before turning left across it where no stop line is
+        ours (the priority road of a two-way stop): left-turners give way, as on a green light. A
+        nose already past the entry holds short of the oncoming lanes while it can still stop
+        there comfortably (town_loop seed 0: creeping in behind a walker, the ego sped up into the
+        turn as a car came at 8 m/s; the car braked for it, and its track still had it driving on)."""
+        for S_in, S_hold in self._left_entries:
+            if S_in - front > self.params.lookahead or front > S_hold:
+                continue
+            if front > S_in and not self._can_stop_comfortably(ego, S_hold - front):
+                continue  # committed
+            return (S_in if front <= S_in else S_hold) if self._oncoming_within_gap(S_in, objects) else None
+        return None
+
+    @cached_property
+    def _left_entries(self) -> list[tuple[float, float]]:
+        """(route S of the entry, of the front bumper's last stop short of the oncoming lanes) for
+        each left turn into a junction with no stop line for the route (static per route)."""
+        r, m, out = self.route, self.road_map, []
+        for k in range(1, len(r.lane_ids)):
+            c, entry = m.lanes[r.lane_ids[k]], m.lanes[r.lane_ids[k - 1]]
+            S_in = float(r.piece_start[k])
+            if c.junction is None or entry.control or r.command_at(S_in + 0.5) is not Command.LEFT:
+                continue
+            h = float(c.heading[0])
+            # conflicts with connectors entering against our heading: the oncoming lanes
+            s_c = [s for c2, (s, _) in m.junctions[c.junction].conflicts.get(c.id, {}).items()
+                   if np.cos(float(m.lanes[c2].heading[0]) - h) < -0.7]
+            if s_c:
+                out.append((S_in, S_in + min(s_c) + self.params.left_hold_past_conflict))
+        return out
+
+    def _oncoming_within_gap(self, S_line: float, objects: list[ObjectState]) -> bool:
         """Oncoming vehicles that would reach the junction within the accepted gap."""
-        j = self._junction_after(line.S)
+        j = self._junction_after(S_line)
         if j is None:
             return False
-        h = float(np.interp(line.S, self.route.s, self.route.heading))
+        h = float(np.interp(S_line, self.route.s, self.route.heading))
         fwd = np.array([np.cos(h), np.sin(h)])
         for o in objects:
             if o.type is not ActorType.VEHICLE:

@@ -474,3 +474,31 @@ def test_unprotected_left_yields_to_oncoming_traffic_on_green(signal_map):
     r_straight = junction_route(signal_map, "S", "N")
     d = decide(BehaviourLayer(signal_map, r_straight), 0.0, r_straight, 50.0, 8.0, [oncoming], [light(r_straight, LightState.GREEN)])
     assert d.state is State.LANE_FOLLOW
+
+
+def test_unprotected_left_from_the_priority_road_yields_to_oncoming_traffic(twoway_map):
+    """No stop line is ours on the priority road of a two-way stop, but turning left across the
+    oncoming lanes we give way all the same; a nose already past the entry holds short of them
+    while it can still stop comfortably, and goes once past that (town_loop seed 0)."""
+    r = junction_route(twoway_map, "S", "W")
+    assert twoway_map.lanes["S>J.0"].control is None
+    S_in = float(r.piece_start[1])
+    (entry, hold), = BehaviourLayer(twoway_map, r)._left_entries
+    assert entry == S_in and S_in + 1.0 < hold < S_in + 5.0  # inside the junction, short of the oncoming lane
+    oncoming = car(51, -1.75, 30.0, -np.pi / 2, 10.0)  # from the north, 3 s from the centre
+    d = decide(BehaviourLayer(twoway_map, r), 0.0, r, S_in - 20.0, 8.0, [oncoming])
+    assert d.state is State.YIELD_LEFT_TURN and d.goal.stop_at == pytest.approx(S_in)
+    # crept 1 m past the entry at walking pace: hold short of the oncoming lane
+    d = decide(BehaviourLayer(twoway_map, r), 0.0, r, S_in + 1.0 - HALF, 1.0, [oncoming])
+    assert d.state is State.YIELD_LEFT_TURN and d.goal.stop_at == pytest.approx(hold)
+    # too fast to stop short of it, or already past it: committed, go
+    for S, v in ((S_in + 1.0 - HALF, 6.0), (hold + 0.5 - HALF, 1.0)):
+        d = decide(BehaviourLayer(twoway_map, r), 0.0, r, S, v, [oncoming])
+        assert d.state is not State.YIELD_LEFT_TURN and no_stop_before(d.goal, S_in), (S, v)
+    # nobody oncoming, or the oncoming car already past: go
+    for others in ([], [car(52, -1.75, -20.0, -np.pi / 2, 10.0)]):
+        d = decide(BehaviourLayer(twoway_map, r), 0.0, r, S_in - 20.0, 8.0, others)
+        assert d.state is State.LANE_FOLLOW and no_stop_before(d.goal, S_in)
+    # the stop-controlled arm turning left has its stop sign; straight on or right, nothing to yield
+    for entry_arm, exit_arm in (("W", "N"), ("S", "N"), ("S", "E")):
+        assert BehaviourLayer(twoway_map, junction_route(twoway_map, entry_arm, exit_arm))._left_entries == []
