@@ -213,9 +213,11 @@ class BehaviourLayer:
         nose already past the entry holds short of the oncoming lanes while it can still stop
         there comfortably (town_loop seed 0: creeping in behind a walker, the ego sped up into the
         turn as a car came at 8 m/s; the car braked for it, and its track still had it driving on)."""
-        for S_in, S_hold in self._left_entries:
-            if S_in - front > self.params.lookahead or front > S_hold:
-                continue
+        for S_in, S_hold in self._left_entries:  # in route order
+            if S_in - front > self.params.lookahead:
+                return None
+            if front > S_hold:
+                continue  # passed
             if front > S_in and not self._can_stop_comfortably(ego, S_hold - front):
                 continue  # committed
             return (S_in if front <= S_in else S_hold) if self._oncoming_within_gap(S_in, objects) else None
