@@ -15,7 +15,7 @@ from planning.lattice import LatticeParams, LatticePlanner
 from planning.prediction import Prediction, predict
 from sim.map import RoadMap
 from sim.route import Route
-from sim.types import ObjectState, StopLineState, Trajectory, VehicleState
+from sim.types import ActorType, ObjectState, StopLineState, Trajectory, VehicleState
 
 PERCEPTION_RANGE = 70.0  # objects farther than this are ignored [m]
 
@@ -59,10 +59,22 @@ class Planner:
         s_state = (S, ego.v * np.cos(dpsi) / max(1 - kappa * d, 0.1), ego.accel * np.cos(dpsi))
         d_state = (d, ego.v * np.sin(dpsi), 0.0)
         near = tuple(o for o in inp.objects if np.hypot(o.x - ego.x, o.y - ego.y) < PERCEPTION_RANGE)
-        pred = predict(near, self.m, self.lattice.t)
+        pred = predict(tuple(o for o in near if not self._follows_us(o, S)), self.m, self.lattice.t)
         decision = self.behaviour.decide(inp.t, ego, S, list(near), pred, list(inp.stop_lines))
         result = self.lattice.plan(inp.t, r, s_state, d_state, decision.goal, pred, heading_error=dpsi)
         state = State.EMERGENCY_STOP if result.emergency else decision.state
         ms = (time.perf_counter() - t0) * 1e3
         self.runtimes_ms.append(ms)
         return PlannerOutput(result.trajectory, state, result.emergency, S, d, pred, result.candidates, ms)
+
+    def _follows_us(self, o: ObjectState, S: float) -> bool:
+        """A vehicle behind us in our lane, going our way: keeping its distance is its driver's job,
+        so the lattice does not plan around it. Predicted at constant speed it runs into every
+        candidate that slows or stands, and the lattice's only answer, an emergency stop, brakes
+        hard in front of it and then stands until it has stopped (town_loop: 4-6 s at most stops)."""
+        if o.type is not ActorType.VEHICLE:
+            return False
+        r = self.route
+        s_o, d_o = r.project(np.array([o.x, o.y]), hint=S - PERCEPTION_RANGE / 2, window=PERCEPTION_RANGE / 2)
+        behind = s_o + o.length / 2 < S - self.lattice.length / 2
+        return behind and abs(d_o) < self.behaviour.params.corridor and np.cos(o.yaw - float(r.heading_at(s_o))) > 0.9

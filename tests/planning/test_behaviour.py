@@ -502,3 +502,20 @@ def test_unprotected_left_from_the_priority_road_yields_to_oncoming_traffic(twow
     # the stop-controlled arm turning left has its stop sign; straight on or right, nothing to yield
     for entry_arm, exit_arm in (("W", "N"), ("S", "N"), ("S", "E")):
         assert BehaviourLayer(twoway_map, junction_route(twoway_map, entry_arm, exit_arm))._left_entries == []
+
+
+@pytest.mark.parametrize("S_ego,v_ego", [(100.0, 8.0), (118.0, 0.0)])
+def test_a_car_following_us_does_not_make_the_ego_stop_hard(road, S_ego, v_ego):
+    """A car behind us in our lane keeps its own distance. Predicted at constant speed it would
+    run into every candidate that slows or stands, and the lattice would brake hard in front of
+    it (town_loop: 4-6 s of emergency stop at most stops)."""
+    r = build_route(road, ["fwd.0"])
+    red = StopLineState(125.0, "light", LightState.RED, "J")
+    x_e, _ = r.position(S_ego)
+    follower = car(7, float(x_e) - 15.0, -1.75, 0.0, 10.0)
+    out = Planner(road, r).plan(PlannerInput(0.0, ego_at(r, S_ego, v_ego), (follower,), (red,)))
+    assert not out.emergency and out.state is State.STOP_LIGHT
+    assert out.trajectory.a.min() > -4.0  # a comfortable stop at the line
+    # the same car ahead of us, coming our way in our lane, still counts
+    oncoming = car(8, float(x_e) + 25.0, -1.75, np.pi, 10.0)
+    assert Planner(road, r).plan(PlannerInput(0.0, ego_at(r, S_ego, v_ego), (oncoming,), (red,))).emergency

@@ -244,3 +244,24 @@ def test_only_a_moving_car_on_its_own_crossing_connector_is_a_threat(make_scenar
     assert threat(0, cf.s_c2 - 3.0, 2.0) == cf.s_c  # the ego (route unknown) moving in
     assert threat(0, cf.s_c2 - 3.0, 0.0) is None  # ... standing 3 m short of the crossing
     assert threat(0, cf.s_c2 - 1.0, 0.0) == cf.s_c  # ... standing at it
+
+
+def test_a_car_turning_off_behind_a_car_standing_in_the_junction_stops(make_scenario):
+    """Connectors from one entry overlap where they start: a car standing 8 m into the junction
+    has its centre on its own connector, but its rear still on the one a car behind it turns
+    onto. That car must take it for its leader (town_loop seed 1: a left-turner off the priority
+    road drove into the standing ego)."""
+    data = {
+        "description": "the ego stands inside a T junction; a car behind it turns left into the stem",
+        "map": {"type": "t_junction", "control": "two_way_stop", "arm_length": 80},
+        "duration_s": 30,
+        "ego": {"start": {"lane": "J:E>J.0->J>W.0", "s": 8}, "goal": {"lane": "J>W.0", "s": 60}},
+        "actors": [{"type": "vehicle", "start": {"lane": "E>J.0", "s": 40}, "speed": 8,
+                    "via": [{"lane": "J>S.0", "s": 60}]}],
+    }
+    world = World(make_scenario(data), 0)
+    assert world.traffic.drivers[1].route.lane_ids[1] == "J:E>J.0->J>S.0"  # it turns left behind the ego
+    kinds = [e.kind for _ in range(int(15 / 0.05)) for e in world.step()]
+    assert not [k for k in kinds if k.value.startswith("collision")], kinds
+    gap = np.hypot(world.vehicles.x[1] - world.vehicles.x[0], world.vehicles.y[1] - world.vehicles.y[0])
+    assert world.vehicles.v[1] < 0.1 and gap < 12.0  # it waits behind the ego, not somewhere else
