@@ -71,8 +71,8 @@ def run_yaml(data: Path, mode: str, where: Path) -> Path:
     return out
 
 
-def train_detector(data: Path, mode: str = "fused", epochs: int = 12, imgsz: int = 320, batch: int = 16,
-                   out: Path = Path("models/detector.pt"), model_cfg: str = "yolo11n.yaml", seed: int = 0,
+def train_detector(data: Path, mode: str = "fused", epochs: int = 24, imgsz: int = 320, batch: int = 16,
+                   out: Path = Path("models/detector.pt"), model_cfg: str = "yolo26n-p2.yaml", seed: int = 0,
                    workers: int = 2, runs: Path = Path("runs/detector"), threads: int = 2,
                    progress: Callable[[int, int, dict], None] | None = None,
                    batch_progress: Callable[[object], None] | None = None, resume: bool = False,

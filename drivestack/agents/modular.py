@@ -56,10 +56,11 @@ class ModularAgent:
         # The zoom pass on the horizon band finds far walkers and light heads, but the suite has not
         # been driven safely with it yet (README, "Zoom pass"); =1 turns it on
         zoom = os.environ.get("DRIVESTACK_DETECTOR_ZOOM", "0") == "1" if zoom is None else zoom
-        # A cut car fitted to its whole lidar outline is placed better (README, "Lifting"), but the
-        # suite's outcomes move with it (two town_loop seeds); =1 turns it on
-        self.outline = os.environ.get("DRIVESTACK_LIFT_OUTLINE", "0") == "1" if outline is None else outline
-        # other weights (models/detector_p2_busy.pt) for a whole eval, as $DRIVESTACK_E2E_WEIGHTS does for e2e
+        # A cut car fitted to its whole lidar outline is placed better (README, "Lifting"): the P2's
+        # boxes of cars cut by the image's side are short, and the far corner put a parked car 2 m
+        # too far ahead (parked_car_blocking); =0 turns it off
+        self.outline = os.environ.get("DRIVESTACK_LIFT_OUTLINE", "1") == "1" if outline is None else outline
+        # other weights (models/detector_yolo11n.pt) for a whole eval, as $DRIVESTACK_E2E_WEIGHTS does for e2e
         weights = weights or os.environ.get("DRIVESTACK_DETECTOR_WEIGHTS") or None
         try:
             self.detector = Detector(weights, mode, conf=min(conf, light_conf), backend=backend, zoom=zoom)

@@ -69,13 +69,13 @@ def test_the_zoom_pass_is_off_unless_the_environment_turns_it_on(monkeypatch):
     assert not ModularAgent(zoom=False).detector.zoom
 
 
-def test_the_lidar_outline_fit_is_off_unless_the_environment_turns_it_on(monkeypatch):
+def test_the_lidar_outline_fit_is_on_unless_the_environment_turns_it_off(monkeypatch):
     from drivestack.agents.modular import ModularAgent
 
     monkeypatch.delenv("DRIVESTACK_LIFT_OUTLINE", raising=False)
-    assert not ModularAgent().outline
-    monkeypatch.setenv("DRIVESTACK_LIFT_OUTLINE", "1")
-    assert ModularAgent().outline and not ModularAgent(outline=False).outline
+    assert ModularAgent().outline
+    monkeypatch.setenv("DRIVESTACK_LIFT_OUTLINE", "0")
+    assert not ModularAgent().outline and ModularAgent(outline=True).outline
 
 
 def test_the_detector_weights_come_from_the_environment(monkeypatch, tmp_path):
@@ -83,10 +83,12 @@ def test_the_detector_weights_come_from_the_environment(monkeypatch, tmp_path):
     from perception.detector import DEFAULT_WEIGHTS
 
     monkeypatch.delenv("DRIVESTACK_DETECTOR_WEIGHTS", raising=False)
-    assert ModularAgent().detector.path.name == "detector.pt"
-    p2 = DEFAULT_WEIGHTS["fused"].with_name("detector_p2_busy.pt")
-    monkeypatch.setenv("DRIVESTACK_DETECTOR_WEIGHTS", str(p2))  # spawned eval workers inherit it
-    assert ModularAgent().detector.path.name == "detector_p2_busy.pt"
+    default = ModularAgent().detector
+    assert default.path.name == "detector.pt"
+    assert len(default.model.model.stride) == 4  # the P2: a stride-4 output besides 8, 16 and 32
+    yolo11n = DEFAULT_WEIGHTS["fused"].with_name("detector_yolo11n.pt")
+    monkeypatch.setenv("DRIVESTACK_DETECTOR_WEIGHTS", str(yolo11n))  # spawned eval workers inherit it
+    assert len(ModularAgent().detector.model.model.stride) == 3
     monkeypatch.setenv("DRIVESTACK_DETECTOR_WEIGHTS", str(tmp_path / "missing.pt"))
     with pytest.raises(UserError, match="missing.pt: detector weights not found"):
         ModularAgent()
