@@ -23,7 +23,7 @@ from sim.types import Command, LightState
 
 PACK = 1e5  # route arc-length offset between vehicles in the packed arrays [m]
 CONTACT = 1.5  # from a conflict point to where two cars' bodies can first touch [m]
-REAR_RADIUS = 2.0  # a rear bumper this close to a lane's centre line is on it (as centres, `occupancy_points`) [m]
+REAR_RADIUS = 2.0  # a rear bumper this close to a lane's centre line is on it, as a centre is [m]
 BOX_ROOM = 3.0  # free length, beyond a car's own, needed on the exit lane to enter a junction [m]
 
 
@@ -214,32 +214,22 @@ class TrafficManager:
         return d.pack
 
     # ---- occupancy -----------------------------------------------------------------------
-    def occupancy(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """(actor, lane, s, speed along the lane, half length) for each actor–lane overlap.
+    def occupancy(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """(actor, lane, s, speed along the lane, half length, role) for each actor–lane overlap.
 
         Actors are vehicle rows 0..Nv−1, then pedestrians Nv.. (now, and 1.5 s ahead if walking).
+        Role 0 is a body; 1 a vehicle's rear bumper on a lane it points along, which only car
+        following counts: a car standing a few metres into a junction has its centre on its own
+        connector but its rear still on a sibling's (they overlap where they start), where a car
+        turning off behind it would otherwise drive into it (town_loop seed 1); 2 is neither.
         """
         v, p = self.veh, self.peds
         n_v = len(v)
-        xy, radius, who = tk.occupancy_points(v.x, v.y, v.active, p.x, p.y, p.v, p.yaw)
+        xy, radius, who, first_rear = tk.occupancy_points(v.x, v.y, v.yaw, v.length, v.active, p.x, p.y, p.v, p.yaw,
+                                                          REAR_RADIUS)
         pt, lane, s, lane_h = self.m.lanes_near(xy, radius)
-        actor, along, half = tk.occupancy(who, pt, lane_h, n_v, v.yaw, v.v, v.length, p.yaw, p.v)
-        return actor, lane, s, along, half
-
-    def _rear_occupancy(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """(vehicle, lane, s, speed along the lane) of each vehicle's rear bumper on the lanes
-        it points along (crossing lanes are the junction rules' business)."""
-        v = self.veh
-        act = np.nonzero(v.active)[0]
-        if not len(act):
-            return (np.zeros(0, dtype=np.int64),) * 2 + (np.zeros(0),) * 2
-        back = v.length[act] / 2
-        xy = np.column_stack([v.x[act] - back * np.cos(v.yaw[act]), v.y[act] - back * np.sin(v.yaw[act])])
-        pt, lane, s, lane_h = self.m.lanes_near(xy, np.full(len(act), REAR_RADIUS))
-        a = act[pt]
-        c = np.cos(v.yaw[a] - lane_h)
-        keep = c > 0.9
-        return a[keep], lane[keep], s[keep], (v.v[a] * c)[keep]
+        actor, along, half, role = tk.occupancy(who, pt, lane_h, n_v, v.yaw, v.v, v.length, p.yaw, p.v, first_rear)
+        return actor, lane, s, along, half, role
 
     # ---- the tick ------------------------------------------------------------------------
     def update(self, t: float) -> None:
@@ -268,7 +258,7 @@ class TrafficManager:
         speed = v.v[rows]
 
         # leaders from lane occupancy
-        actor, lane, s, along, ohalf = self.occupancy()
+        actor, lane, s, along, ohalf, role = self.occupancy()
         # two holders of reservations in one junction have conflict-free paths by construction:
         # near misses of their lane corridors must not make them wait for each other
         ignored = np.zeros((len(rows), len(v) + len(self.peds)), dtype=bool)
@@ -281,16 +271,12 @@ class TrafficManager:
                     for c2, r2 in held:
                         if r2 != row and c2 in compatible:
                             ignored[pos[row], r2] = True
-        # ... and rear bumpers: a car standing a few metres into a junction has its centre on its
-        # own connector but its rear still on a sibling's (they overlap where they start), where a
-        # car turning off behind it would otherwise drive into it (town_loop seed 1)
-        ra, rl, rs, ralong = self._rear_occupancy()
-        gap, v_lead = tk.leaders(self.offsets, np.concatenate([lane, rl]), np.concatenate([s, rs]),
-                                 np.concatenate([actor, ra]), np.concatenate([along, ralong]),
-                                 np.concatenate([ohalf, np.zeros(len(ra))]), rows, S, half, self.p.lookahead, ignored)
+        gap, v_lead = tk.leaders(self.offsets, lane, s, actor, along, ohalf, role, rows, S, half, self.p.lookahead,
+                                 ignored)
 
         # stop targets: junction stop lines without a reservation, the ego's goal
-        stop = self._junction_rules(piece, speed, half, actor, lane, s, along)
+        body = slice(0, int(np.searchsorted(role, 1)))  # the rear bumpers' pairs come last
+        stop = self._junction_rules(piece, speed, half, actor[body], lane[body], s[body], along[body])
         # IDM's minimum gap keeps the bumper 2 m short of a stop line; the desired speed is the
         # route's limit, braking comfortably for the curves ahead; pure pursuit looks ld ahead
         gap, v_lead, v0, gx, gy = tk.targets(

@@ -49,12 +49,14 @@ def progress(vx, vy, rows, S, base, length, k_keys, k_x, k_y, k_tx, k_ty, p_keys
 
 
 @njit(cache=True)
-def occupancy_points(vx, vy, active, px, py, pv, pyaw):
-    """(points, radius [m], actor) for `occupancy`: active vehicles, walkers, walkers 1.5 s on."""
+def occupancy_points(vx, vy, vyaw, vlength, active, px, py, pv, pyaw, rear_radius):
+    """(points, radius [m], actor, index of the first rear bumper) for `occupancy`: active
+    vehicles, walkers, walkers 1.5 s on, then the active vehicles' rear bumpers."""
     act = np.nonzero(active)[0]
     walking = np.nonzero(pv > 0)[0]
     n_a, n_p = len(act), len(px)
-    n = n_a + n_p + len(walking)
+    first_rear = n_a + n_p + len(walking)
+    n = first_rear + n_a
     xy, radius, who = np.empty((n, 2)), np.empty(n), np.empty(n, np.int64)
     for k in range(n_a):
         xy[k, 0], xy[k, 1], radius[k], who[k] = vx[act[k]], vy[act[k]], 2.0, act[k]
@@ -65,31 +67,44 @@ def occupancy_points(vx, vy, active, px, py, pv, pyaw):
         xy[m, 0] = px[i] + 1.5 * pv[i] * math.cos(pyaw[i])
         xy[m, 1] = py[i] + 1.5 * pv[i] * math.sin(pyaw[i])
         radius[m], who[m] = 2.6, len(vx) + i
-    return xy, radius, who
+    for k in range(n_a):
+        a, m = act[k], first_rear + k
+        xy[m, 0] = vx[a] - vlength[a] / 2 * math.cos(vyaw[a])
+        xy[m, 1] = vy[a] - vlength[a] / 2 * math.sin(vyaw[a])
+        radius[m], who[m] = rear_radius, a
+    return xy, radius, who, first_rear
 
 
 @njit(cache=True)
-def occupancy(who, pt, lane_h, n_v, v_yaw, v_speed, v_length, p_yaw, p_speed):
-    """(actor, speed along the lane [m/s], half length [m]) of each `lanes_at` pair."""
+def occupancy(who, pt, lane_h, n_v, v_yaw, v_speed, v_length, p_yaw, p_speed, first_rear):
+    """(actor, speed along the lane [m/s], half length [m], role) of each `lanes_at` pair.
+
+    role 0: a body (centre or walker); 1: a rear bumper on a lane it points along (half length
+    0: the point is the bumper); 2: a rear bumper across a lane, which counts for nothing."""
     n = len(pt)
-    actor, along, half = np.empty(n, np.int64), np.empty(n), np.empty(n)
+    actor, along, half, role = np.empty(n, np.int64), np.empty(n), np.empty(n), np.zeros(n, np.int64)
     for m in range(n):
         a = who[pt[m]]
         actor[m] = a
         if a < n_v:
-            along[m] = v_speed[a] * math.cos(v_yaw[a] - lane_h[m])
+            c = math.cos(v_yaw[a] - lane_h[m])
+            along[m] = v_speed[a] * c
             half[m] = v_length[a] / 2
+            if pt[m] >= first_rear:
+                half[m] = 0.0
+                role[m] = 1 if c > 0.9 else 2
         else:
             along[m] = p_speed[a - n_v] * math.cos(p_yaw[a - n_v] - lane_h[m])
             half[m] = 0.3
-    return actor, along, half
+    return actor, along, half, role
 
 
 @njit(cache=True)
-def leaders(offsets, lane, s, actor, along, ohalf, rows, S, half, lookahead, ignored):
+def leaders(offsets, lane, s, actor, along, ohalf, role, rows, S, half, lookahead, ignored):
     """Bumper gap [m] to the nearest actor ahead on each route, and its speed along the lane [m/s].
 
     An actor is ahead when its lane is on the route ahead, centre to centre within (0, lookahead).
+    Pairs of `occupancy`'s role 2 (a rear bumper across a lane) are skipped.
     """
     n = len(rows)
     gap, v_lead = np.empty(n), np.empty(n)
@@ -97,7 +112,7 @@ def leaders(offsets, lane, s, actor, along, ohalf, rows, S, half, lookahead, ign
         best, k = INF, 0
         for m in range(len(lane)):
             dist = offsets[i, lane[m]] + s[m] - S[i]  # centre to centre along the route
-            if dist > 0 and dist < lookahead and actor[m] != rows[i] and not ignored[i, actor[m]]:
+            if dist > 0 and dist < lookahead and role[m] != 2 and actor[m] != rows[i] and not ignored[i, actor[m]]:
                 g = dist - half[i] - ohalf[m]
                 if g < best:
                     best, k = g, m
