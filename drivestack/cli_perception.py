@@ -115,6 +115,7 @@ def bench_perception_cmd(
     split: str = typer.Option("test", help="Split to score: training-dev, dev or test."),
     out_dir: Path = typer.Option(Path("runs/bench_perception"), "--out", "-o", help="Where the per-bin tables and plot go."),
     light_weights: Path = typer.Option(None, "--light-weights", help="Light-state reader \\[default: models/light_state.pt]."),
+    imgsz: int = typer.Option(None, "--imgsz", help="Width in pixels that the network sees the 320×160 camera image at, a multiple of 32 \\[default: 416, as the modular agent runs it; 320 is the camera's own]."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
 ) -> None:
     """Detector quality and speed: mAP, per-class AP50, AP by distance, box height, image-side cut and
@@ -124,10 +125,11 @@ def bench_perception_cmd(
     zoom_* add the zoom pass on the image's middle band upscaled 2× (a second network pass).
     latency_ms is ONNX Runtime's, as the agent runs the detector; torch_latency_ms is PyTorch's, and
     onnx_same_detections / onnx_max_abs_diff say how far the two backends' detections agree."""
+    from perception.detector import IMGSZ
     from perception.evaluate import bench_perception
 
     try:
-        result = bench_perception(data, weights, rgb_weights, split, out_dir, light_weights)
+        result = bench_perception(data, weights, rgb_weights, split, out_dir, light_weights, imgsz or IMGSZ)
     except (FileNotFoundError, ValueError) as e:
         raise UserError(str(e)) from None
     if as_json:

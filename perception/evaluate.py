@@ -15,7 +15,7 @@ import cv2
 import numpy as np
 
 from perception.dataset import load_manifest
-from perception.detector import DEFAULT_WEIGHTS, Detection, Detector
+from perception.detector import DEFAULT_WEIGHTS, IMGSZ, Detection, Detector
 from perception.lifting import RadarReturns, lift
 from perception.light_state import LIGHT_CLASSES, LightStateReader
 from perception.train import evaluate_split, run_yaml
@@ -185,10 +185,12 @@ def breakdown(rows: list[dict]) -> dict:
 
 
 def bench_perception(data: Path, weights: Path | None = None, rgb_weights: Path | None = None, split: str = "test",
-                     out: Path = Path("runs/bench_perception"), light_weights: Path | None = None) -> dict:
+                     out: Path = Path("runs/bench_perception"), light_weights: Path | None = None,
+                     imgsz: int = IMGSZ) -> dict:
     """The `bench perception` numbers for the fused detector, with the camera-only twin beside it,
     and each again with its light boxes read by the light-state reader (the two-stage detector).
-    The two-stage fused detector is scored once more with the zoom pass, its gain beside its cost."""
+    The two-stage fused detector is scored once more with the zoom pass, its gain beside its cost.
+    Every pass, Ultralytics' val too, sees the images at `imgsz`, as the modular agent does."""
     load_manifest(data)
     reader = LightStateReader(light_weights)
     out = Path(out)
@@ -197,23 +199,23 @@ def bench_perception(data: Path, weights: Path | None = None, rgb_weights: Path 
     for mode, w in (("fused", weights or DEFAULT_WEIGHTS["fused"]), ("rgb", rgb_weights or DEFAULT_WEIGHTS["rgb"])):
         if mode == "rgb" and not Path(w).is_file() and rgb_weights is None:
             continue  # the twin is optional
-        det = Detector(w, mode)
+        det = Detector(w, mode, imgsz=imgsz)
         rows = run_split(data, split, det)
         b = breakdown(rows)
-        ultra = evaluate_split(Path(w), run_yaml(data, mode, out / "yaml"), split)
+        ultra = evaluate_split(Path(w), run_yaml(data, mode, out / "yaml"), split, imgsz)
         tables[mode] = {**ultra, **b}
         # light boxes as the modular agent takes them (from score LIGHT_CONF), with and without the reader
-        low = Detector(w, mode, conf=LIGHT_CONF)
+        low = Detector(w, mode, conf=LIGHT_CONF, imgsz=imgsz)
         raw = breakdown(run_split(data, split, low))
         two = run_split(data, split, low, reader)
         tables[f"{mode}+reader"] = {**breakdown(two), "read_ms": round(float(np.median([r["read_ms"] for r in two])), 3)}
         lights = lambda t: {c: t["overall"]["per_class_ap50"][c] for c in LIGHT_CLASSES}  # noqa: E731
         if mode == "fused":
-            onnx = backend_agreement(rows, run_split(data, split, Detector(w, mode, backend="onnx")))
-            zoomed = run_split(data, split, Detector(w, mode, conf=LIGHT_CONF, backend="onnx", zoom=True), reader)
+            onnx = backend_agreement(rows, run_split(data, split, Detector(w, mode, imgsz=imgsz, backend="onnx")))
+            zoomed = run_split(data, split, Detector(w, mode, conf=LIGHT_CONF, imgsz=imgsz, backend="onnx", zoom=True), reader)
             zoom_ap = _summary(_ap_table(zoomed))
             result = {"map50": ultra["map50"], "map50_95": ultra["map50_95"], "per_class_ap50": ultra["per_class_ap50"],
-                      "pos_err_median_m": b["pos_err_median_m"], "split": split,
+                      "pos_err_median_m": b["pos_err_median_m"], "split": split, "imgsz": imgsz,
                       # ONNX Runtime, as the modular agent runs it, timed in this run beside PyTorch
                       "latency_ms": onnx["latency_ms"], "torch_latency_ms": b["latency_ms"],
                       "onnx_same_detections": onnx["same_detections"], "onnx_max_abs_diff": onnx["max_abs_diff"],

@@ -16,7 +16,7 @@ import numpy as np
 from control.mpc import MPCController
 from drivestack.errors import UserError
 from perception.clusters import unseen_cars, unseen_pedestrians
-from perception.detector import Detection, Detector
+from perception.detector import IMGSZ, Detection, Detector
 from perception.fusion import fused_image
 from perception.lifting import Detection3D, RadarReturns, drop_duplicate_cars, lift
 from perception.light_state import LIGHT_CLASSES, LightStateReader
@@ -46,7 +46,7 @@ class ModularAgent:
 
     def __init__(self, weights: str | None = None, mode: str = "fused", conf: float = 0.3,
                  light_conf: float = 0.1, light_weights: str | None = None, backend: str | None = None,
-                 zoom: bool | None = None, outline: bool | None = None) -> None:
+                 zoom: bool | None = None, outline: bool | None = None, imgsz: int | None = None) -> None:
         # Light boxes count from a lower score: a far head is 6–10 px and the YOLO is unsure of its
         # colour, not of the head. The reader reads the state, and only a box within 4 m of a
         # mapped head counts, so a false head costs little.
@@ -62,8 +62,14 @@ class ModularAgent:
         self.outline = os.environ.get("DRIVESTACK_LIFT_OUTLINE", "1") == "1" if outline is None else outline
         # other weights (models/detector_yolo11n.pt) for a whole eval, as $DRIVESTACK_E2E_WEIGHTS does for e2e
         weights = weights or os.environ.get("DRIVESTACK_DETECTOR_WEIGHTS") or None
+        # the size the network sees the camera image at (README, "Inference size"); =320 is the native size
+        imgsz = imgsz or os.environ.get("DRIVESTACK_DETECTOR_IMGSZ") or IMGSZ
         try:
-            self.detector = Detector(weights, mode, conf=min(conf, light_conf), backend=backend, zoom=zoom)
+            if not str(imgsz).isdigit():
+                raise ValueError(f"DRIVESTACK_DETECTOR_IMGSZ: {imgsz!r} is not a whole number of pixels; "
+                                 f"the default is {IMGSZ}")
+            self.detector = Detector(weights, mode, conf=min(conf, light_conf), imgsz=int(imgsz), backend=backend,
+                                     zoom=zoom)
             self.reader = LightStateReader(light_weights)
         except (FileNotFoundError, ValueError) as e:
             raise UserError(str(e)) from None

@@ -59,7 +59,7 @@ def test_the_onnx_backend_gives_the_torch_backends_detections(town_frame, mode, 
         assert abs(a.score - b.score) < 1e-3
         assert np.allclose([a.x1, a.y1, a.x2, a.y2], [b.x1, b.y1, b.x2, b.y2], atol=1e-2)
     (graph,) = tmp_path.glob("*.onnx")  # exported once, by the weights' hash and the image size
-    assert graph.name.endswith("-160x320.onnx")
+    assert graph.name.endswith("-224x416.onnx")  # the 320 × 160 image upscaled to IMGSZ, padded to the stride
     stamp = graph.stat().st_mtime_ns
     Detector(mode=mode, conf=0.01, backend="onnx")(image)
     assert graph.stat().st_mtime_ns == stamp  # the second detector reused it
@@ -107,3 +107,8 @@ def test_the_zoom_pass_adds_far_boxes_only_inside_the_band(town_frame):
 def test_an_unknown_backend_is_a_clear_error():
     with pytest.raises(ValueError, match="unknown 'tensorrt'; use one of torch, onnx"):
         Detector(backend="tensorrt")
+
+
+def test_an_image_size_off_the_networks_stride_is_a_clear_error():
+    with pytest.raises(ValueError, match="image size: 400 is not a positive multiple of 32"):
+        Detector(imgsz=400)

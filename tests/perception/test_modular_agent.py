@@ -69,6 +69,20 @@ def test_the_zoom_pass_is_off_unless_the_environment_turns_it_on(monkeypatch):
     assert not ModularAgent(zoom=False).detector.zoom
 
 
+def test_the_detector_sees_the_image_upscaled_unless_the_environment_says_otherwise(monkeypatch):
+    from drivestack.agents.modular import ModularAgent
+    from perception.detector import IMGSZ
+
+    monkeypatch.delenv("DRIVESTACK_DETECTOR_IMGSZ", raising=False)
+    assert ModularAgent().detector.imgsz == IMGSZ == 416
+    monkeypatch.setenv("DRIVESTACK_DETECTOR_IMGSZ", "320")  # the camera's own size, for an A/B eval
+    assert ModularAgent().detector.imgsz == 320
+    assert ModularAgent(imgsz=480).detector.imgsz == 480
+    monkeypatch.setenv("DRIVESTACK_DETECTOR_IMGSZ", "big")
+    with pytest.raises(UserError, match="DRIVESTACK_DETECTOR_IMGSZ: 'big' is not a whole number"):
+        ModularAgent()
+
+
 def test_the_lidar_outline_fit_is_on_unless_the_environment_turns_it_off(monkeypatch):
     from drivestack.agents.modular import ModularAgent
 
