@@ -54,8 +54,9 @@ def train_detector_cmd(
     threads: int = typer.Option(2, min=1, help="torch threads (1 leaves a core free for other work)."),
     resume: bool = typer.Option(False, "--resume", help="Continue this --input's interrupted run (runs/detector/INPUT/train) from its last epoch, with the epochs, model, image size, batch, seed and precision it was started with."),
     precision: str = typer.Option("auto", help="auto, fp32 or bf16: bf16 autocast trains about 1.5× faster on CPUs with native bf16 (AVX512-BF16 or AMX), where auto picks it; weights stay fp32."),
+    init: Path = typer.Option(None, "--init", help="Fine-tune these trained weights (their architecture; --model is ignored) instead of starting from scratch, e.g. at a new --imgsz."),
 ) -> None:
-    """Train the multitask YOLO detector from scratch, offline, then score it on training-dev, dev and test.
+    """Train the multitask YOLO detector from scratch (or fine-tune one with --init), offline, then score it on training-dev, dev and test.
 
     Every epoch is checkpointed under runs/detector/INPUT/train: if the run stops, --resume carries it on."""
     from perception.train import train_detector
@@ -77,7 +78,7 @@ def train_detector_cmd(
 
             metrics = train_detector(data, mode, epochs, imgsz, batch, out_path, model, seed, workers,
                                      threads=threads, progress=progress, batch_progress=on_batch, resume=resume,
-                                     precision=precision)
+                                     precision=precision, init=init)
     except ValueError as e:
         raise UserError(str(e)) from None
     for split, m in metrics["splits"].items():

@@ -76,13 +76,19 @@ def train_detector(data: Path, mode: str = "fused", epochs: int = 24, imgsz: int
                    workers: int = 2, runs: Path = Path("runs/detector"), threads: int = 2,
                    progress: Callable[[int, int, dict], None] | None = None,
                    batch_progress: Callable[[object], None] | None = None, resume: bool = False,
-                   precision: str = "auto") -> dict:
+                   precision: str = "auto", init: Path | None = None) -> dict:
     """Train, copy the best weights to `out`, score them on every held-out split, write the JSON.
 
     `resume` continues this input mode's interrupted run from its last epoch, with the recipe
     (epochs, model, image size, batch, seed, precision) its checkpoint holds: a recipe can take
-    hours here. `precision` "auto" is bf16 autocast where the CPU has native bf16, else fp32."""
+    hours here. `precision` "auto" is bf16 autocast where the CPU has native bf16, else fp32. `init`
+    fine-tunes trained weights (their architecture; `model_cfg` is ignored) instead of starting from
+    scratch: how a detector trained at one image size learns another in a few epochs."""
     manifest = load_manifest(data)
+    if init is not None and resume:
+        raise ValueError("--init and --resume: a resumed run continues its own weights; pass one of them")
+    if init is not None:
+        model_cfg = _init_arch(Path(init), mode)
     precision = resolve_precision(precision)
     u = ultralytics()
     _cpu_autocast()
@@ -91,7 +97,7 @@ def train_detector(data: Path, mode: str = "fused", epochs: int = 24, imgsz: int
         last = run_dir / "train" / "weights" / "last.pt"
         model_cfg, epochs, imgsz, batch, seed, precision = _resumable(last, data, mode, run_dir)
     data_yaml = run_yaml(data, mode, run_dir)
-    model = u.YOLO(str(last) if resume else model_cfg)
+    model = u.YOLO(str(last) if resume else str(init) if init is not None else model_cfg)
     import torch
 
     # Ultralytics pins torch to cpu_count − 1 threads (1 here) and re-pins it whenever it selects a
@@ -119,11 +125,32 @@ def train_detector(data: Path, mode: str = "fused", epochs: int = 24, imgsz: int
     metrics = {"input": mode, "channels": len(CHANNELS[mode]), "model": model_cfg, "epochs": epochs, "imgsz": imgsz,
                "batch": batch, "seed": seed, "precision": precision, "train_s": round(train_s, 1),
                "resumed": resume,  # then train_s is this process's part
+               "init": str(init) if init is not None else None,
                "frames": {s: manifest["splits"][s]["frames"] for s in SPLITS}, "splits": {}}
     for split in ("training-dev", "dev", "test"):
         metrics["splits"][split] = evaluate_split(out, data_yaml, split, imgsz)
     out.with_suffix(".json").write_text(json.dumps(metrics, indent=2))
     return metrics
+
+
+def _init_arch(init: Path, mode: str) -> str:
+    """The model yaml of the weights to fine-tune, or a ValueError that says why they cannot be."""
+    import torch
+
+    if not init.is_file():
+        raise ValueError(f"--init: {init} is missing; pass trained detector weights (e.g. models/detector.pt)")
+    try:
+        net = torch.load(init, map_location="cpu", weights_only=False)
+        net = net.get("ema") or net["model"]
+        cfg = net.yaml
+    except Exception:  # noqa: BLE001 - any unreadable file gets the same one line
+        raise ValueError(f"--init: {init} is not an Ultralytics detector checkpoint; pass a .pt written by "
+                         f"`drivestack train detector`") from None
+    want = len(CHANNELS[mode])
+    if cfg.get("channels", 3) != want:
+        raise ValueError(f"--init: {init} takes {cfg.get('channels', 3)} input channels, --input {mode} has {want}; "
+                         f"pass weights trained with --input {mode}")
+    return Path(cfg.get("yaml_file", "?")).name
 
 
 def _resumable(last: Path, data: Path, mode: str, run_dir: Path) -> tuple[str, int, int, int, int, str]:

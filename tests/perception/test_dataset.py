@@ -131,6 +131,37 @@ def test_one_epoch_trains_and_the_weights_check_their_input(tiny_dataset, tmp_pa
         det(np.zeros((160, 320, 3), np.uint8))
 
 
+def test_init_fine_tunes_trained_weights_at_another_size(tiny_dataset, tmp_path):
+    import torch
+
+    from perception.train import train_detector
+
+    out, _ = tiny_dataset
+    base, tuned = tmp_path / "base.pt", tmp_path / "tuned.pt"
+    # another seed than the fine-tune's: Ultralytics draws a fresh network from the training seed
+    train_detector(out, "fused", epochs=1, imgsz=96, batch=4, out=base, workers=0, runs=tmp_path / "r1", threads=1,
+                   seed=1)
+    metrics = train_detector(out, "fused", epochs=1, imgsz=128, batch=4, out=tuned, workers=0, runs=tmp_path / "r2",
+                             threads=1, model_cfg="yolo11n.yaml", init=base)
+    assert (metrics["init"], metrics["imgsz"], metrics["model"]) == (str(base), 128, "yolo26n-p2.yaml")
+
+    def flat(path):  # every convolution kernel of the saved network, in one vector (BN scales all start at 1)
+        net = torch.load(path, map_location="cpu", weights_only=False)["model"].float()
+        return torch.cat([v.flatten() for v in net.state_dict().values() if v.ndim == 4])
+
+    # the tuned network grew from base's weights, not from a fresh random draw of the same yaml
+    assert torch.corrcoef(torch.stack([flat(base), flat(tuned)]))[0, 1] > 0.9
+    with pytest.raises(ValueError, match="--init: .*nope.pt is missing"):
+        train_detector(out, "fused", out=tuned, init=tmp_path / "nope.pt")
+    with pytest.raises(ValueError, match="takes 5 input channels, --input rgb has 3"):
+        train_detector(out, "rgb", out=tuned, init=base)
+    (tmp_path / "junk.pt").write_text("not a checkpoint")
+    with pytest.raises(ValueError, match="junk.pt is not an Ultralytics detector checkpoint"):
+        train_detector(out, "fused", out=tuned, init=tmp_path / "junk.pt")
+    with pytest.raises(ValueError, match="--init and --resume"):
+        train_detector(out, "fused", out=tuned, init=base, resume=True)
+
+
 def test_an_interrupted_training_resumes_with_its_own_recipe(tiny_dataset, tmp_path):
     from perception.train import train_detector
 
