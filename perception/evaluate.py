@@ -27,6 +27,9 @@ DISTANCE_BINS = ((0.0, 20.0), (20.0, 40.0), (40.0, np.inf))
 # detector misses is under 8 px (a light head across a junction, a car beyond 40 m)
 HEIGHT_BINS = ((0.0, 8.0), (8.0, 16.0), (16.0, np.inf))
 LIGHT_CONF = 0.1  # the modular agent keeps light boxes from this score (drivestack/agents/modular.py)
+# AP is the area under the whole precision-recall curve, so the two-stage passes keep every box from
+# here, as Ultralytics' val does; a cut at the agent's LIGHT_CONF ends the curve early (`_above`)
+AP_CONF = 0.001
 # a box within this of the image's side is cut by it: the object goes on out of view (the labels
 # keep every truncation, where KITTI's moderate level drops boxes more than 30 % truncated)
 SIDE_PX = 1.0
@@ -138,6 +141,16 @@ def _ap_table(rows: list[dict], frame_ok=lambda m: True, gt_ok=lambda g: True, d
     return per
 
 
+def _above(rows: list[dict], conf: float) -> list[dict]:
+    """The rows with only the detections scoring from `conf`. Matching is greedy by score, so each
+    kept detection keeps its match: the same as a pass run at `conf`, without running it."""
+    out = []
+    for r in rows:
+        keep = [i for i, d in enumerate(r["dets"]) if d.score >= conf]
+        out.append({**r, **{k: [r[k][i] for i in keep] for k in ("dets", "match", "lifted")}})
+    return out
+
+
 def _summary(per: dict) -> dict:
     vals = [v for v in per.values() if not np.isnan(v)]
     return {"map50": round(float(np.mean(vals)), 4) if vals else None,
@@ -204,16 +217,17 @@ def bench_perception(data: Path, weights: Path | None = None, rgb_weights: Path 
         b = breakdown(rows)
         ultra = evaluate_split(Path(w), run_yaml(data, mode, out / "yaml"), split, imgsz)
         tables[mode] = {**ultra, **b}
-        # light boxes as the modular agent takes them (from score LIGHT_CONF), with and without the reader
-        low = Detector(w, mode, conf=LIGHT_CONF, imgsz=imgsz)
+        # every box down to AP_CONF (the whole curve), with and without the reader's colours
+        low = Detector(w, mode, conf=AP_CONF, imgsz=imgsz)
         raw = breakdown(run_split(data, split, low))
         two = run_split(data, split, low, reader)
         tables[f"{mode}+reader"] = {**breakdown(two), "read_ms": round(float(np.median([r["read_ms"] for r in two])), 3)}
         lights = lambda t: {c: t["overall"]["per_class_ap50"][c] for c in LIGHT_CLASSES}  # noqa: E731
         if mode == "fused":
             onnx = backend_agreement(rows, run_split(data, split, Detector(w, mode, imgsz=imgsz, backend="onnx")))
-            zoomed = run_split(data, split, Detector(w, mode, conf=LIGHT_CONF, imgsz=imgsz, backend="onnx", zoom=True), reader)
+            zoomed = run_split(data, split, Detector(w, mode, conf=AP_CONF, imgsz=imgsz, backend="onnx", zoom=True), reader)
             zoom_ap = _summary(_ap_table(zoomed))
+            cut = _summary(_ap_table(_above(two, LIGHT_CONF)))  # the curve ended at the agent's light score
             result = {"map50": ultra["map50"], "map50_95": ultra["map50_95"], "per_class_ap50": ultra["per_class_ap50"],
                       "pos_err_median_m": b["pos_err_median_m"], "split": split, "imgsz": imgsz,
                       # ONNX Runtime, as the modular agent runs it, timed in this run beside PyTorch
@@ -222,6 +236,10 @@ def bench_perception(data: Path, weights: Path | None = None, rgb_weights: Path 
                       "frames": len(two),
                       # the same AP code for both, so the reader's gain is like for like
                       "two_stage_map50": tables["fused+reader"]["overall"]["map50"],
+                      "two_stage_per_class_ap50": tables["fused+reader"]["overall"]["per_class_ap50"],
+                      # sessions 12–22 reported this one: every box below LIGHT_CONF left out
+                      "two_stage_map50_from_light_conf": cut["map50"],
+                      "two_stage_per_class_ap50_from_light_conf": cut["per_class_ap50"],
                       "two_stage_light_ap50": lights(tables["fused+reader"]), "yolo_light_ap50": lights(raw),
                       "reader_ms": tables["fused+reader"]["read_ms"],
                       "zoom_two_stage_map50": zoom_ap["map50"], "zoom_two_stage_per_class_ap50": zoom_ap["per_class_ap50"],

@@ -249,6 +249,39 @@ def test_bench_perception_scores_the_yolo_and_the_two_stage_detector(tiny_datase
     assert set(r["two_stage_light_ap50"]) == set(r["yolo_light_ap50"]) == set(LIGHT_CLASSES)
     assert 0 <= r["zoom_two_stage_map50"] <= 1 and r["zoom_latency_ms"] > 0
     assert set(r["zoom_two_stage_per_class_ap50"]) == set(DETECTION_CLASSES)
+    # the whole curve scores at least what its head does (boxes below a score only add recall)
+    assert r["two_stage_map50"] >= r["two_stage_map50_from_light_conf"]
+    assert set(r["two_stage_per_class_ap50"]) == set(r["two_stage_per_class_ap50_from_light_conf"])
     tables = json.loads((tmp_path / "bench" / "perception.json").read_text())
     assert set(tables) == {"fused", "fused+reader"}  # without the twin's weights it is left out
     assert (tmp_path / "bench" / "perception_breakdown.png").is_file()
+
+
+def test_boxes_above_a_score_keep_the_matches_a_pass_at_that_score_gives(tiny_dataset, tmp_path):
+    from perception.detector import Detection, Detector
+    from perception.evaluate import AP_CONF, _above, match, run_split
+    from perception.train import train_detector
+
+    # matching is greedy by score: dropping the low scores changes no kept detection's match
+    rng = np.random.default_rng(0)
+    gts = [{"cls": "car", "xyxy": [x, 50.0, x + 20.0, 70.0]} for x in range(0, 300, 25)]
+    dets = [Detection("car", float(s), x, 50.0 + dy, x + 20.0, 70.0 + dy)
+            for s, x, dy in zip(rng.random(60), rng.uniform(0, 300, 60), rng.uniform(-6, 6, 60))]
+    rows = [{"dets": dets, "match": match(dets, gts), "lifted": [None] * len(dets)}]
+    kept = _above(rows, 0.5)[0]
+    high = [d for d in dets if d.score >= 0.5]
+    assert kept["dets"] == high and kept["match"] == match(high, gts)
+    assert 0 < sum(j >= 0 for j in kept["match"]) < sum(j >= 0 for j in rows[0]["match"])
+
+    # and the detector's own score cut only drops boxes, so a pass at AP_CONF holds the pass at any score
+    out, _ = tiny_dataset
+    weights = tmp_path / "det.pt"
+    train_detector(out, "fused", epochs=1, imgsz=96, batch=4, out=weights, workers=0, runs=tmp_path / "runs", threads=1)
+    every = run_split(out, "test", Detector(weights, "fused", conf=AP_CONF, imgsz=96))
+    scores = sorted({d.score for r in every for d in r["dets"]})
+    assert len(scores) >= 2  # a one-epoch network scores little above AP_CONF
+    cut = (scores[0] + scores[1]) / 2  # between two scores: a > and a ≥ cut agree
+    at_cut = run_split(out, "test", Detector(weights, "fused", conf=cut, imgsz=96))
+    for a, b in zip(_above(every, cut), at_cut, strict=True):
+        assert [(d.cls, d.score, d.x1) for d in a["dets"]] == [(d.cls, d.score, d.x1) for d in b["dets"]]
+        assert a["match"] == b["match"]
