@@ -124,7 +124,8 @@ def bench_perception_cmd(
     thread. map50, map50_95 and per_class_ap50 are Ultralytics' val of the network alone;
     two_stage_* run the detector as the modular agent does, with the light-state reader's colours,
     scored like Ultralytics' val over every box from score 0.001 (the whole precision-recall curve);
-    *_from_light_conf score only the boxes from 0.1, the agent's light threshold; zoom_* add the zoom pass on the image's middle band upscaled 2× (a second network pass).
+    *_from_light_conf score only the boxes from 0.1, the agent's light threshold; zoom_* add the
+    zoom pass on the image's middle band upscaled 2× (a second network pass).
     latency_ms is ONNX Runtime's, as the agent runs the detector; torch_latency_ms is PyTorch's, and
     onnx_same_detections / onnx_max_abs_diff say how far the two backends' detections agree."""
     from perception.detector import IMGSZ
