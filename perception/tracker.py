@@ -27,6 +27,7 @@ class TrackerParams:
     radial_std: float = 0.3  # [m/s]
     confirm_hits: int = 2  # a track is reported after this many updates
     max_misses: int = 8  # ticks without a measurement before a track is dropped
+    heading_speed: float = 1.5  # a track's heading follows its velocity above this speed [m/s]
 
 
 @dataclass
@@ -37,6 +38,7 @@ class Track:
     P: np.ndarray
     hits: int = 1
     misses: int = 0
+    heading: float | None = None  # direction of travel [rad], held while the object slows: it turns only while it moves
 
 
 class Tracker:
@@ -105,4 +107,7 @@ class Tracker:
                 if j not in matched_m:
                     self._birth(m)
         self.tracks = [tr for tr in self.tracks if tr.misses <= self.p.max_misses]
+        for tr in self.tracks:
+            if np.hypot(tr.x[2], tr.x[3]) > self.p.heading_speed:
+                tr.heading = float(np.arctan2(tr.x[3], tr.x[2]))
         return [tr for tr in self.tracks if tr.hits >= self.p.confirm_hits]

@@ -75,7 +75,7 @@ def predict(objects: Sequence[ObjectState], m: RoadMap, t: np.ndarray,
         else:
             x[i] = o.x + o.vx * t
             y[i] = o.y + o.vy * t
-            yaw[i] = o.yaw if speed[i] < 0.3 else np.arctan2(o.vy, o.vx)
+            yaw[i] = o.yaw  # the box points where the body points; a slow track's velocity is mostly noise
         if o.type is ActorType.PEDESTRIAN:
             margin[i] = p.ped_margin + p.ped_margin_rate * t
     return Prediction(t, np.array([o.id for o in objects], dtype=int), tuple(o.type for o in objects), x, y, yaw,

@@ -163,9 +163,9 @@ class ModularAgent:
         out = []
         for tr in self.tracks:
             x, y, vx, vy = (float(q) for q in tr.x)
-            if np.hypot(vx, vy) > 1.5:
-                yaw = float(np.arctan2(vy, vx))
-            elif tr.cls == "car":  # slow cars stand along their lane
+            if tr.heading is not None:  # its direction of travel, held while it slows
+                yaw = tr.heading
+            elif tr.cls == "car":  # cars never seen moving stand along their lane
                 (i,), (s,), _ = self.map.nearest_lane(np.array([[x, y]]))
                 yaw = float(self.map.lanes[self.map.lane_ids[int(i)]].heading_at(float(s)))
             else:

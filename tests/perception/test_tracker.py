@@ -65,3 +65,29 @@ def test_classes_are_tracked_apart():
     for k in range(3):
         tracks = tr.update(0.1 * k, [Measurement("car", 5.0, 0.0, 0.2), Measurement("pedestrian", 5.2, 0.0, 0.2)])
     assert sorted(t.cls for t in tracks) == ["car", "pedestrian"]
+
+
+def test_a_car_keeps_its_heading_while_it_slows_to_a_stop():
+    """A car turns only while it moves: once slow, its noisy velocity must not swing its heading.
+
+    It drives along the diagonal at 6 m/s, brakes to a stop, and stands with 0.3 m of position
+    noise; the heading stays the diagonal's. A car never seen moving has no heading.
+    """
+    rng = np.random.default_rng(0)
+    tr = Tracker()
+    u = np.array([1.0, 1.0]) / np.sqrt(2)
+    s, v = 0.0, 6.0
+    for k in range(80):
+        t = 0.1 * k
+        if k >= 20:
+            v = max(v - 0.4, 0.0)  # 4 m/s² from 2 s on: standing from 3.5 s
+        s += v * 0.1
+        xy = s * u + (rng.normal(0, 0.3, 2) if v == 0.0 else 0.0)
+        tracks = tr.update(t, [Measurement("car", *xy, 0.3)])
+        if k >= 10:
+            (track,) = tracks
+            assert track.heading is not None and abs(track.heading - np.pi / 4) < 0.2, (t, track.heading)
+    standing = Tracker()
+    for k in range(20):
+        (track,) = standing.update(0.1 * k, [Measurement("car", 5.0 + rng.normal(0, 0.05), 2.0, 0.3)]) or [None]
+    assert track is not None and track.heading is None

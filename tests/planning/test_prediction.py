@@ -28,3 +28,12 @@ def test_a_car_slower_than_the_standing_speed_stays_where_it_is(road):
     assert pred.y[0, -1] == pytest.approx(-6.0 + 0.8 * T[-1])
     walker = ObjectState(3, ActorType.PEDESTRIAN, 100.0, -5.0, np.pi / 2, 0.0, 0.25, 0.5, 0.5)
     assert predict([walker], road, T).y[0, -1] == pytest.approx(-5.0 + 0.25 * T[-1])  # walkers step slowly
+
+
+def test_a_slow_car_off_its_lane_keeps_the_heading_it_was_given(road):
+    """A car creeping through a turn: its tracked velocity at under a m/s points anywhere, but its
+    box must stay as the object's heading says, or its corner can reach into our path unseen."""
+    creeping = ObjectState(1, ActorType.VEHICLE, 100.0, -6.0, 2.4, 0.6, -0.5, 4.6, 1.9)
+    pred = predict([creeping], road, T)
+    assert np.all(pred.yaw[0] == 2.4)
+    assert pred.x[0, -1] == pytest.approx(100.0 + 0.6 * T[-1]) and pred.y[0, -1] == pytest.approx(-6.0 - 0.5 * T[-1])
