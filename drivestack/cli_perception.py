@@ -121,13 +121,15 @@ def bench_perception_cmd(
 ) -> None:
     """Detector quality and speed: mAP, per-class AP50, AP by distance, box height, image-side cut and
     weather (fused vs camera-only), 3D position error of lifting, and detector latency on one
-    thread. map50, map50_95 and per_class_ap50 are Ultralytics' val of the network alone;
-    two_stage_* run the detector as the modular agent does, with the light-state reader's colours,
-    scored like Ultralytics' val over every box from score 0.001 (the whole precision-recall curve);
-    *_from_light_conf score only the boxes from 0.1, the agent's light threshold; zoom_* add the
-    zoom pass on the image's middle band upscaled 2× (a second network pass).
-    latency_ms is ONNX Runtime's, as the agent runs the detector; torch_latency_ms is PyTorch's, and
-    onnx_same_detections / onnx_max_abs_diff say how far the two backends' detections agree."""
+    thread. map50, map50_95 and per_class_ap50 score the detector as the modular agent runs it:
+    the YOLO, then the light-state reader's colours on its light boxes, over every box from score
+    0.001 (the whole precision-recall curve, as Ultralytics' val); yolo_* are Ultralytics' val of
+    the network alone; *_from_light_conf keep only the boxes from 0.1, the agent's light threshold;
+    zoom_* add the zoom pass on the image's middle band upscaled 2× (a second network pass); rgb_*
+    are the camera-only twin.
+    latency_ms is the network on ONNX Runtime, as the agent runs it (reader_ms comes on top);
+    torch_latency_ms is PyTorch's, and onnx_same_detections / onnx_max_abs_diff say how far the two
+    backends' detections agree."""
     from perception.detector import IMGSZ
     from perception.evaluate import bench_perception
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 
 from perception.detector import Detection
-from perception.evaluate import breakdown, match
+from perception.evaluate import breakdown, map50_95, match
 
 
 def _row(gts: list[tuple], dets: list[Detection]) -> dict:
@@ -38,3 +38,14 @@ def test_ap_of_boxes_cut_by_the_image_side_is_scored_apart():
     assert b["by_side"]["whole"]["per_class_ap50"]["car"] == pytest.approx(1.0)
     rows = [_row([("car", cut, 4.0)], [Detection("car", 0.9, *cut)])]
     assert breakdown(rows)["by_side"]["cut"]["per_class_ap50"]["car"] == pytest.approx(1.0)
+
+
+def test_map50_95_averages_the_ap_over_iou_thresholds_half_to_0_95():
+    """A car box of IoU 0.72 is a hit at 0.50–0.70 and a miss from 0.75: AP 1 at five of the ten
+    thresholds; an exact walker box hits at all ten."""
+    gt = (0.0, 0.0, 100.0, 100.0)
+    car = Detection("car", 0.9, 0.0, 0.0, 100.0, 72.0)
+    assert map50_95([_row([("car", gt, 10.0)], [car])]) == pytest.approx(0.5)
+    walker = Detection("pedestrian", 0.8, 200.0, 0.0, 220.0, 40.0)
+    rows = [_row([("car", gt, 10.0), ("pedestrian", (200.0, 0.0, 220.0, 40.0), 12.0)], [car, walker])]
+    assert map50_95(rows) == pytest.approx((5 * 1.0 + 5 * 0.5) / 10)
