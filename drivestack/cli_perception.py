@@ -116,7 +116,7 @@ def bench_perception_cmd(
     split: str = typer.Option("test", help="Split to score: training-dev, dev or test."),
     out_dir: Path = typer.Option(Path("runs/bench_perception"), "--out", "-o", help="Where the per-bin tables and plot go."),
     light_weights: Path = typer.Option(None, "--light-weights", help="Light-state reader \\[default: models/light_state.pt]."),
-    imgsz: int = typer.Option(None, "--imgsz", help="Width in pixels that the network sees the 320×160 camera image at, a multiple of 32 \\[default: 416, as the modular agent runs it; 320 is the camera's own]."),
+    imgsz: int = typer.Option(None, "--imgsz", help="Width in pixels that the network sees the 320×160 camera image at, a multiple of 32 \\[default: 448, as the modular agent runs it; 320 is the camera's own]."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
 ) -> None:
     """Detector quality and speed: mAP, per-class AP50, AP by distance, box height, image-side cut and

@@ -20,12 +20,13 @@ from perception.yolo import PROJECT, ultralytics
 from sim.sensors.frames import DETECTION_CLASSES
 
 NMS_IOU = 0.7  # Ultralytics' own NMS threshold
-# The network runs on the camera image upscaled 1.3× (320 × 160 → 416 × 224 after the stride pad).
-# Far cars, walkers and light heads are a few px tall at 320 × 160; the detector, trained at 320 with
-# Ultralytics' 0.5–1.5× scale augmentation, has seen them at that size and finds many more. Chosen on
-# the dev split (two-stage mAP50 0.760 at 320, 0.854 at 416, 0.847 at 480, 0.853 at 512) for 1.6–1.8×
-# the time of a pass (README, "Inference size").
-IMGSZ = 416
+# The network runs on the camera image upscaled 1.4× (320 × 160 → 448 × 224, on the stride grid).
+# Far cars, walkers and light heads are a few px tall at 320 × 160 and cover more of the stride-4 and
+# stride-8 cells upscaled. The shipped detector was trained at 320, then fine-tuned at 416, with
+# Ultralytics' 0.5–1.5× scale augmentation. Chosen on the dev split, two-stage mAP50 by width: 384
+# 0.888, 416 0.890, 448 0.920, 480 0.911, 512 0.921; 448 for 1.2× the time of 416 (README,
+# "Inference size").
+IMGSZ = 448
 # The zoom pass: the middle of the image (half its width and height, where the horizon and the far
 # road are) upscaled 2× to the full size, so the same graph runs on it. Far cars, walkers and light
 # heads are a few px tall there; at twice the size the detector finds many more (README, "Zoom pass").
@@ -49,9 +50,13 @@ class Detection:
 
 
 def train_command(mode: str) -> str:
-    out = "models/detector.pt" if mode == "fused" else "models/detector_rgb.pt"
-    return (f"drivestack data detector --frames 5000 --out data/detector && "
-            f"drivestack train detector --data data/detector --input {mode} --out {out}")
+    """The commands that reproduce the shipped weights of `mode` (models/README.md)."""
+    data = "drivestack data detector --frames 5000 --out data/detector"
+    if mode == "rgb":
+        return f"{data} && drivestack train detector --data data/detector --input rgb --out models/detector_rgb.pt"
+    return (f"{data} && drivestack train detector --data data/detector --input fused --out models/detector_320.pt"
+            f" && drivestack train detector --data data/detector --input fused --init models/detector_320.pt"
+            f" --imgsz 416 --epochs 8 --out models/detector.pt")
 
 
 class Detector:

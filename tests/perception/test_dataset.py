@@ -221,8 +221,10 @@ def test_bf16_training_autocasts_on_the_cpu_and_an_unknown_precision_is_refused(
 def test_missing_weights_name_the_train_command(tmp_path):
     from perception.detector import Detector
 
-    with pytest.raises(FileNotFoundError, match="drivestack train detector --data data/detector --input fused"):
+    with pytest.raises(FileNotFoundError, match="--init models/detector_320.pt --imgsz 416 --epochs 8 --out models/detector.pt"):
         Detector(tmp_path / "nope.pt", "fused")
+    with pytest.raises(FileNotFoundError, match="--input rgb --out models/detector_rgb.pt"):
+        Detector(tmp_path / "nope.pt", "rgb")
 
 
 def test_an_empty_dataset_directory_is_a_clear_error(tmp_path):

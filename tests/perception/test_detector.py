@@ -59,7 +59,7 @@ def test_the_onnx_backend_gives_the_torch_backends_detections(town_frame, mode, 
         assert abs(a.score - b.score) < 1e-3
         assert np.allclose([a.x1, a.y1, a.x2, a.y2], [b.x1, b.y1, b.x2, b.y2], atol=1e-2)
     (graph,) = tmp_path.glob("*.onnx")  # exported once, by the weights' hash and the image size
-    assert graph.name.endswith("-224x416.onnx")  # the 320 × 160 image upscaled to IMGSZ, padded to the stride
+    assert graph.name.endswith("-224x448.onnx")  # the 320 × 160 image upscaled to IMGSZ, padded to the stride
     stamp = graph.stat().st_mtime_ns
     Detector(mode=mode, conf=0.01, backend="onnx")(image)
     assert graph.stat().st_mtime_ns == stamp  # the second detector reused it

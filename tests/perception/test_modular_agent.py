@@ -74,7 +74,7 @@ def test_the_detector_sees_the_image_upscaled_unless_the_environment_says_otherw
     from perception.detector import IMGSZ
 
     monkeypatch.delenv("DRIVESTACK_DETECTOR_IMGSZ", raising=False)
-    assert ModularAgent().detector.imgsz == IMGSZ == 416
+    assert ModularAgent().detector.imgsz == IMGSZ == 448
     monkeypatch.setenv("DRIVESTACK_DETECTOR_IMGSZ", "320")  # the camera's own size, for an A/B eval
     assert ModularAgent().detector.imgsz == 320
     assert ModularAgent(imgsz=480).detector.imgsz == 480
