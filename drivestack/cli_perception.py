@@ -44,10 +44,10 @@ def data_detector_cmd(
 def train_detector_cmd(
     data: Path = typer.Option(Path("data/detector"), "--data", "-d", help="Dataset from `drivestack data detector`."),
     mode: str = typer.Option("fused", "--input", "-i", help="rgb (3 channels) or fused (RGB + lidar depth + radar)."),
-    epochs: int = typer.Option(24, "--epochs", "-e", min=1, help="Training epochs (the shipped detector.pt: 24, 3.5–4 min each in bf16 on 2 idle cores; 85–100 min in all)."),
+    epochs: int = typer.Option(24, "--epochs", "-e", min=1, help="Training epochs. The shipped detector.pt is two runs: 24 epochs from scratch at 320 (detector_320.pt; 3.5–4 min each in bf16 on 2 idle cores), then 8 with --init at --imgsz 416 (5–8 min each)."),
     imgsz: int = typer.Option(320, help="Training image size (the camera is 320×160)."),
     batch: int = typer.Option(16, min=1, help="Batch size."),
-    model: str = typer.Option("yolo26n-p2.yaml", help="Ultralytics model yaml, built untrained (nothing is downloaded). yolo26n-p2.yaml has a stride-4 output for 5–10 px objects (the shipped detector.pt); yolo11n.yaml is models/detector_yolo11n.pt's."),
+    model: str = typer.Option("yolo26n-p2.yaml", help="Ultralytics model yaml, built untrained (nothing is downloaded). yolo26n-p2.yaml has a stride-4 output for 5–10 px objects (the shipped detectors); yolo11n.yaml is models/detector_yolo11n.pt's."),
     out_path: Path = typer.Option(None, "--out", "-o", help="Weights to write \\[default: models/detector.pt, or models/detector_rgb.pt for rgb]; the metrics JSON goes beside them."),
     workers: int = typer.Option(2, min=0, help="Data-loading processes."),
     seed: int = typer.Option(0, help="Training seed."),
