@@ -109,8 +109,11 @@ class BehaviourLayer:
                 if line.state in (LightState.RED, None):
                     stops.append((line.S, State.STOP_LIGHT))
                 elif line.state is LightState.YELLOW:
-                    if line.S not in self._yellow_go and self._can_stop_comfortably(ego, dist):
-                        stops.append((line.S, State.STOP_LIGHT))
+                    # a slow car can stop where it is, even with its nose just over the line: the
+                    # red-light rule counts the centre (town_loop seed 1 went from standing)
+                    slow = ego.v < p.hold_over_line_speed
+                    if line.S not in self._yellow_go and (slow or self._can_stop_comfortably(ego, dist)):
+                        stops.append((max(line.S, front), State.STOP_LIGHT))
                     else:
                         self._yellow_go.add(line.S)
                 elif self._left_turn_after(line.S) and self._oncoming_within_gap(line.S, objects):

@@ -146,6 +146,17 @@ def test_a_crawling_nose_over_the_line_holds_until_green(signal_map, state):
     assert past.state is not State.STOP_LIGHT
 
 
+@pytest.mark.parametrize("state", [LightState.RED, LightState.YELLOW])
+def test_a_car_standing_with_its_nose_just_over_the_line_stays_when_the_light_changes(signal_map, state):
+    """Stopped at green with the front 0.1–0.4 m past the line (for a car ahead), the light turns:
+    standing, it can stop, so it stays (town_loop seed 1 set off on yellow and crossed on red)."""
+    r = junction_route(signal_map, "S", "N")
+    for over in (0.1, 0.4):
+        S = light(r, state).S - HALF + over
+        d = decide(BehaviourLayer(signal_map, r), 0.0, r, S, 0.0, lines=[light(r, state)])
+        assert d.state is State.STOP_LIGHT and d.goal.stop_at <= S + HALF + 1e-9
+
+
 # ---- stop signs --------------------------------------------------------------------------------
 def stop_line(route):
     return StopLineState(float(route.piece_start[1]), "stop", None, "J")
