@@ -50,13 +50,13 @@ class Detection:
 
 
 def train_command(mode: str) -> str:
-    """The commands that reproduce the shipped weights of `mode` (models/README.md)."""
-    data = "drivestack data detector --frames 5000 --out data/detector"
-    if mode == "rgb":
-        return f"{data} && drivestack train detector --data data/detector --input rgb --out models/detector_rgb.pt"
-    return (f"{data} && drivestack train detector --data data/detector --input fused --out models/detector_320.pt"
-            f" && drivestack train detector --data data/detector --input fused --init models/detector_320.pt"
-            f" --imgsz 416 --epochs 8 --out models/detector.pt")
+    """The commands that reproduce the shipped weights of `mode`: from scratch at 320 px, then
+    fine-tuned at 416 (models/README.md)."""
+    out = "models/detector" if mode == "fused" else "models/detector_rgb"
+    return ("drivestack data detector --frames 5000 --out data/detector"
+            f" && drivestack train detector --data data/detector --input {mode} --out {out}_320.pt"
+            f" && drivestack train detector --data data/detector --input {mode} --init {out}_320.pt"
+            f" --imgsz 416 --epochs 8 --out {out}.pt")
 
 
 class Detector:

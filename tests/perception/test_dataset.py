@@ -223,7 +223,7 @@ def test_missing_weights_name_the_train_command(tmp_path):
 
     with pytest.raises(FileNotFoundError, match="--init models/detector_320.pt --imgsz 416 --epochs 8 --out models/detector.pt"):
         Detector(tmp_path / "nope.pt", "fused")
-    with pytest.raises(FileNotFoundError, match="--input rgb --out models/detector_rgb.pt"):
+    with pytest.raises(FileNotFoundError, match="--init models/detector_rgb_320.pt --imgsz 416 --epochs 8 --out models/detector_rgb.pt"):
         Detector(tmp_path / "nope.pt", "rgb")
 
 
