@@ -20,6 +20,7 @@ from perception.detector import DEFAULT_WEIGHTS, IMGSZ, Detection, Detector
 from perception.lifting import RadarReturns, lift
 from perception.light_state import LIGHT_CLASSES, LightStateReader
 from perception.train import evaluate_split, run_yaml
+from sim.sensors.calibration import CameraCalib
 from sim.sensors.frames import DETECTION_CLASSES
 from sim.sensors.specs import CameraSpec, RadarSpec
 
@@ -88,7 +89,8 @@ def _read(path: Path, mode: str) -> np.ndarray:
 
 def run_split(data: Path, split: str, detector: Detector, reader: LightStateReader | None = None) -> list[dict]:
     """Detect every frame of a split; per frame: meta, detections, their GT match, lifted positions.
-    With a `reader`, light boxes are relabelled by it (`read_ms` is its time, `ms` the detector's)."""
+    With a `reader`, light boxes are relabelled by it (`read_ms` is its time, `ms` the detector's)
+    and each row keeps the same pass without the reader under "raw": one network pass, both scores."""
     data = Path(data)
     metas = [json.loads(line) for line in (data / "meta" / f"{split}.jsonl").read_text().splitlines()]
     cam = CameraSpec().calib()
@@ -100,21 +102,30 @@ def run_split(data: Path, split: str, detector: Detector, reader: LightStateRead
         t0 = time.perf_counter()
         dets = detector(image)
         ms = (time.perf_counter() - t0) * 1e3
-        read_ms = 0.0
-        if reader is not None:
-            t0 = time.perf_counter()
-            dets = reader.relabel(np.ascontiguousarray(image[..., :3]), dets)  # both modes start with R, G, B
-            read_ms = (time.perf_counter() - t0) * 1e3
-        matched = match(dets, m["boxes"])
-        lifted = {}
         npz = data / "sensors" / split / f"{m['name']}.npz"
+        sensors = None
         if npz.is_file():
             s = np.load(npz)
             radar = RadarReturns.build(s["radar_range"], s["radar_azimuth"], s["radar_range_rate"], radar_calib, cam)
-            lifted = {id(d.det): d for d in lift(dets, s["lidar_vehicle"], cam, radar)}
-        rows.append({"meta": m, "dets": dets, "match": matched, "ms": ms, "read_ms": read_ms,
-                     "lifted": [lifted.get(id(d)) for d in dets]})
+            sensors = (s["lidar_vehicle"], radar)
+        row = _scored(m, dets, sensors, cam, ms=ms, read_ms=0.0)
+        if reader is not None:
+            t0 = time.perf_counter()
+            read = reader.relabel(np.ascontiguousarray(image[..., :3]), dets)  # both modes start with R, G, B
+            read_ms = (time.perf_counter() - t0) * 1e3
+            row = {**_scored(m, read, sensors, cam, ms=ms, read_ms=read_ms), "raw": row}
+        rows.append(row)
     return rows
+
+
+def _scored(meta: dict, dets: list[Detection], sensors: tuple[np.ndarray, RadarReturns] | None, cam: CameraCalib,
+            **times: float) -> dict:
+    """One frame's row: its detections matched to the ground truth and lifted from its sensors."""
+    lifted = {}
+    if sensors is not None:
+        lifted = {id(d.det): d for d in lift(dets, sensors[0], cam, sensors[1])}
+    return {"meta": meta, "dets": dets, "match": match(dets, meta["boxes"]), **times,
+            "lifted": [lifted.get(id(d)) for d in dets]}
 
 
 def _ap_table(rows: list[dict], frame_ok=lambda m: True, gt_ok=lambda g: True, det_ok=lambda d, l: True) -> dict:
@@ -227,8 +238,8 @@ def bench_perception(data: Path, weights: Path | None = None, rgb_weights: Path 
         tables[mode] = {**ultra, **b}
         # every box down to AP_CONF (the whole curve), with and without the reader's colours
         low = Detector(w, mode, conf=AP_CONF, imgsz=imgsz)
-        raw = breakdown(run_split(data, split, low))
         two = run_split(data, split, low, reader)
+        raw = breakdown([r["raw"] for r in two])
         tables[f"{mode}+reader"] = {**breakdown(two), "read_ms": round(float(np.median([r["read_ms"] for r in two])), 3)}
         lights = lambda t: {c: t["overall"]["per_class_ap50"][c] for c in LIGHT_CLASSES}  # noqa: E731
         if mode == "fused":

@@ -290,3 +290,22 @@ def test_boxes_above_a_score_keep_the_matches_a_pass_at_that_score_gives(tiny_da
     for a, b in zip(_above(every, cut), at_cut, strict=True):
         assert [(d.cls, d.score, d.x1) for d in a["dets"]] == [(d.cls, d.score, d.x1) for d in b["dets"]]
         assert a["match"] == b["match"]
+
+
+def test_a_pass_with_the_light_reader_keeps_the_same_pass_without_it(tiny_dataset, tmp_path):
+    from perception.detector import Detector
+    from perception.evaluate import AP_CONF, run_split
+    from perception.light_state import LightStateReader
+    from perception.train import train_detector
+
+    out, _ = tiny_dataset
+    weights = tmp_path / "det.pt"
+    train_detector(out, "fused", epochs=1, imgsz=96, batch=4, out=weights, workers=0, runs=tmp_path / "runs", threads=1)
+    plain = run_split(out, "test", Detector(weights, "fused", conf=AP_CONF, imgsz=96))
+    two = run_split(out, "test", Detector(weights, "fused", conf=AP_CONF, imgsz=96), LightStateReader())
+    key = lambda r: [(d.cls, d.score, d.x1, d.y1) for d in r["dets"]]  # noqa: E731
+    where = lambda r: [None if p is None else (p.x, p.y) for p in r["lifted"]]  # noqa: E731
+    assert sum(len(r["dets"]) for r in plain) > 0
+    for r, p in zip(two, plain, strict=True):
+        assert key(r["raw"]) == key(p) and r["raw"]["match"] == p["match"] and where(r["raw"]) == where(p)
+        assert "raw" not in p and r["ms"] == r["raw"]["ms"]
