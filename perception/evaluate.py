@@ -239,10 +239,10 @@ def bench_perception(data: Path, weights: Path | None = None, rgb_weights: Path 
         # every box down to AP_CONF (the whole curve), with and without the reader's colours
         low = Detector(w, mode, conf=AP_CONF, imgsz=imgsz)
         two = run_split(data, split, low, reader)
-        raw = breakdown([r["raw"] for r in two])
         tables[f"{mode}+reader"] = {**breakdown(two), "read_ms": round(float(np.median([r["read_ms"] for r in two])), 3)}
         lights = lambda t: {c: t["overall"]["per_class_ap50"][c] for c in LIGHT_CLASSES}  # noqa: E731
         if mode == "fused":
+            raw = breakdown([r["raw"] for r in two])
             onnx = backend_agreement(rows, run_split(data, split, Detector(w, mode, imgsz=imgsz, backend="onnx")))
             zoomed = run_split(data, split, Detector(w, mode, conf=AP_CONF, imgsz=imgsz, backend="onnx", zoom=True), reader)
             zoom_ap = _summary(_ap_table(zoomed))
