@@ -240,9 +240,8 @@ def bench_perception(data: Path, weights: Path | None = None, rgb_weights: Path 
         low = Detector(w, mode, conf=AP_CONF, imgsz=imgsz)
         two = run_split(data, split, low, reader)
         tables[f"{mode}+reader"] = {**breakdown(two), "read_ms": round(float(np.median([r["read_ms"] for r in two])), 3)}
-        lights = lambda t: {c: t["overall"]["per_class_ap50"][c] for c in LIGHT_CLASSES}  # noqa: E731
         if mode == "fused":
-            raw = breakdown([r["raw"] for r in two])
+            raw = _summary(_ap_table([r["raw"] for r in two]))["per_class_ap50"]
             onnx = backend_agreement(rows, run_split(data, split, Detector(w, mode, imgsz=imgsz, backend="onnx")))
             zoomed = run_split(data, split, Detector(w, mode, conf=AP_CONF, imgsz=imgsz, backend="onnx", zoom=True), reader)
             zoom_ap = _summary(_ap_table(zoomed))
@@ -258,7 +257,7 @@ def bench_perception(data: Path, weights: Path | None = None, rgb_weights: Path 
                       "yolo_map50": ultra["map50"], "yolo_map50_95": ultra["map50_95"],
                       "yolo_per_class_ap50": ultra["per_class_ap50"],
                       # the lights without the reader, by the same AP code: the reader's gain, like for like
-                      "light_ap50_without_reader": lights(raw),
+                      "light_ap50_without_reader": {c: raw[c] for c in LIGHT_CLASSES},
                       # sessions 12–22 reported this one: every box below LIGHT_CONF left out
                       "map50_from_light_conf": cut["map50"], "per_class_ap50_from_light_conf": cut["per_class_ap50"],
                       "zoom_map50": zoom_ap["map50"], "zoom_per_class_ap50": zoom_ap["per_class_ap50"],
