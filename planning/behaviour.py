@@ -52,8 +52,9 @@ class BehaviourParams:
     # enters the lidar's range and needs a few ticks to become a track
     look_s: float = 1.0  # [s]
     hold_over_line_speed: float = 1.0  # slower than this, a nose over the line is not yet committed [m/s]
+    # a tracked car this slow may be standing: a standing car's track speed flickers up to ~0.5 m/s
+    standing_speed: float = 1.0  # [m/s]
     # passing a standing car that reaches into our path: a walker hidden behind it may step out at its front
-    occluder_max_speed: float = 1.0  # a car this slow counts as standing (its tracked speed is noisy) [m/s]
     occlusion_pass_speed: float = 3.0  # speed at the standing car's front end [m/s]
     occlusion_decel: float = 1.5  # slowing down to it, gentle because the lattice reaches a target speed late [m/s²]
 
@@ -190,7 +191,7 @@ class BehaviourLayer:
         p, r = self.params, self.route
         cap = np.inf
         for o in objects:
-            if o.type is not ActorType.VEHICLE or np.hypot(o.vx, o.vy) > p.occluder_max_speed:
+            if o.type is not ActorType.VEHICLE or np.hypot(o.vx, o.vy) > p.standing_speed:
                 continue
             s_o, d_o = r.project(np.array([o.x, o.y]), hint=front + 20.0, window=70.0)
             gap = s_o + o.length / 2 - front
@@ -264,10 +265,18 @@ class BehaviourLayer:
         return False
 
     def _track_waiting(self, t: float, objects: list[ObjectState]) -> None:
+        """Each vehicle's first standstill (below 0.3 m/s), kept until it moves off (above
+        `standing_speed`) or is lost: a flicker of its track's speed must not make a car that
+        arrived first look newly arrived (dense_urban seed 2: the ego went out of turn and three
+        cars and the ego stood in the junction for 95 s, each in the other's path)."""
         seen = set()
         for o in objects:
-            if o.type is ActorType.VEHICLE and np.hypot(o.vx, o.vy) < 0.3:
+            if o.type is not ActorType.VEHICLE:
+                continue
+            speed = np.hypot(o.vx, o.vy)
+            if speed < 0.3:
                 self._waiting_since.setdefault(o.id, t)
+            if o.id in self._waiting_since and speed <= self.params.standing_speed:
                 seen.add(o.id)
         for oid in [k for k in self._waiting_since if k not in seen]:
             del self._waiting_since[oid]
@@ -293,8 +302,8 @@ class BehaviourLayer:
                 heading_in = float(np.array([np.cos(o.yaw), np.sin(o.yaw)]) @ (j.center - pos)) > 0
                 if since is not None and since < stopped_at and dist < reach + 8.0 and heading_in and t - stopped_at < self.params.max_wait:
                     return False  # arrived first
-                if toward and dist < reach + 6.0 and speed > 2.0:
-                    return False  # about to enter without stopping: let it
+                if toward and heading_in and dist < reach + 6.0 and speed > self.params.standing_speed:
+                    return False  # entering, from its line or without stopping: let it
             elif toward and speed > 0.5 and (dist - reach) / speed < self.params.gap_acceptance and dist < 80:
                 return False  # priority traffic coming
         return True
