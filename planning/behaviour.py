@@ -310,6 +310,8 @@ class BehaviourLayer:
             toward = float(np.array([o.vx, o.vy]) @ (j.center - pos)) > 0
             if j.kind == "allway_stop":
                 since, lane_id, _ = self._waiting_since.get(o.id, (None, None, None))
+                if lane_id in entries and toward and speed > self.params.standing_speed:
+                    return False  # pulling away from its line: it is entering, let it
                 if since is not None and since < stopped_at and lane_id in entries and t - stopped_at < self.params.max_wait:
                     return False  # arrived first
                 if toward and dist < reach + 6.0 and speed > 2.0:

@@ -253,16 +253,18 @@ def test_allway_stop_keeps_the_turn_of_a_first_arrival_whose_track_jumps(allway_
     assert states == [State.WAIT_STOP_SIGN] * 5
 
 
-def test_allway_stop_lets_a_first_arrival_pull_away_from_its_line(allway_map):
-    """Pulling away slowly from its line it is not yet in the junction: its turn still holds us."""
+def test_allway_stop_lets_a_car_pulling_away_from_its_line_enter(allway_map):
+    """allway_stop seed 2: our turn had come (we had waited past `max_wait`) as a car pulled away
+    from its line at 1–2 m/s; both went. Pulling away from its line it is entering: let it."""
     r = junction_route(allway_map, "S", "N")
     line = stop_line(r)
     layer = BehaviourLayer(allway_map, r)
     first = car(3, 8.5 + HALF + 1.0, 1.75, np.pi, 0.0)
     decide(layer, 0.0, r, 30.0, 8.0, [first], [line])
-    assert decide(layer, 6.0, r, at_line(line), 0.0, [first], [line]).state is State.WAIT_STOP_SIGN
-    states = [decide(layer, t, r, at_line(line), 0.0, [replace(first, x=first.x - 0.3 * k, vx=-1.3)], [line]).state
-              for k, t in enumerate((6.5, 7.0, 8.0))]
+    for t in (6.0, 9.0, 12.5):  # it waits, then our turn comes: we look for a second
+        assert decide(layer, t, r, at_line(line), 0.0, [first], [line]).state is State.WAIT_STOP_SIGN
+    states = [decide(layer, t, r, at_line(line), 0.0, [replace(first, x=first.x - 0.6 * k, vx=-1.3)], [line]).state
+              for k, t in enumerate((13.0, 13.5, 14.0))]
     assert states == [State.WAIT_STOP_SIGN] * 3
 
 
