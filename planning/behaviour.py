@@ -268,8 +268,8 @@ class BehaviourLayer:
         return False
 
     def _track_waiting(self, t: float, objects: list[ObjectState]) -> None:
-        """When each vehicle came to a stop at a stop line, kept until it has been away from that
-        line for `line_grace`.
+        """When each vehicle stood (below 0.3 m/s) at a stop line, kept until it has been away from
+        that line for `line_grace`.
 
         At the line by the map, and through short gaps: a standing car's track jumps when a
         crossing car hides part of it (dense_urban seed 2: a car waiting first seemed to back
@@ -284,7 +284,7 @@ class BehaviourLayer:
                 if lane.control != "stop" or s_i < lane.s[-1] - p.line_queue or d_i > lane.width / 2:
                     continue
                 since, lane_id, _ = self._waiting_since.get(o.id, (None, lane.id, t))
-                if since is None and np.hypot(o.vx, o.vy) < p.standing_speed:
+                if since is None and np.hypot(o.vx, o.vy) < 0.3:
                     since = t
                 if since is not None and lane_id == lane.id:
                     self._waiting_since[o.id] = (since, lane_id, t)
