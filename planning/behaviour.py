@@ -281,7 +281,7 @@ class BehaviourLayer:
             idx, s, dist = m.nearest_lane(np.array([[o.x, o.y] for o in cars]))
             for o, i, s_i, d_i in zip(cars, idx.tolist(), s.tolist(), dist.tolist()):
                 lane = m.lanes[m.lane_ids[i]]
-                if lane.control != "stop" or s_i < lane.s[-1] - p.line_queue or d_i > lane.width / 2:
+                if lane.control != "stop" or s_i < lane.length - p.line_queue or d_i > lane.width / 2:
                     continue
                 since, lane_id, _ = self._waiting_since.get(o.id, (None, lane.id, t))
                 if since is None and np.hypot(o.vx, o.vy) < 0.3:
