@@ -122,6 +122,7 @@ train_app.command("lights")(cli_perception.train_lights_cmd)
 data_app.command("e2e")(cli_e2e.data_e2e_cmd)
 train_app.command("e2e")(cli_e2e.train_e2e_cmd)
 bench_app.command("perception")(cli_perception.bench_perception_cmd)
+bench_app.command("train")(cli_perception.bench_train_cmd)
 
 
 @bench_app.command("sim")

@@ -1,4 +1,5 @@
-"""CLI commands of the perception stack: `data detector`, `train detector`, `train lights`, `bench perception`."""
+"""CLI commands of the perception stack: `data detector`, `train detector`, `train lights`, `bench perception`,
+`bench train`."""
 from __future__ import annotations
 
 import json
@@ -7,6 +8,7 @@ from pathlib import Path
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.table import Table
 
 from drivestack.errors import UserError
 
@@ -44,7 +46,7 @@ def data_detector_cmd(
 def train_detector_cmd(
     data: Path = typer.Option(Path("data/detector"), "--data", "-d", help="Dataset from `drivestack data detector`."),
     mode: str = typer.Option("fused", "--input", "-i", help="rgb (3 channels) or fused (RGB + lidar depth + radar)."),
-    epochs: int = typer.Option(24, "--epochs", "-e", min=1, help="Training epochs. The shipped detector.pt is two runs: 24 epochs from scratch at 320 (detector_320.pt; 3.5–4 min each in bf16 on 2 idle cores), then 8 with --init at --imgsz 416 (5–8 min each)."),
+    epochs: int = typer.Option(24, "--epochs", "-e", min=1, help="Training epochs. The shipped detector.pt is two runs: 24 epochs from scratch at 320 (detector_320.pt), then 8 with --init at --imgsz 416. An epoch at 320 takes about 3 min on 2 idle cores with native bf16 (AVX512-BF16, Zen 5) and 10 min in fp32 on a CPU without it (Zen 3); one at 416 1.6–1.7 times that."),
     imgsz: int = typer.Option(320, help="Training image size (the camera is 320×160)."),
     batch: int = typer.Option(16, min=1, help="Batch size."),
     model: str = typer.Option("yolo26n-p2.yaml", help="Ultralytics model yaml, built untrained (nothing is downloaded). yolo26n-p2.yaml has a stride-4 output for 5–10 px objects (the shipped detectors); yolo11n.yaml is models/detector_yolo11n.pt's."),
@@ -142,3 +144,49 @@ def bench_perception_cmd(
     else:
         for k, v in result.items():
             out.print(f"{k}: {v}")
+
+
+def bench_train_cmd(
+    data: Path = typer.Option(Path("data/detector"), "--data", "-d", help="Dataset from `drivestack data detector`."),
+    mode: str = typer.Option("fused", "--input", "-i", help="rgb or fused."),
+    sizes: str = typer.Option("320,416", help="Training image sizes to time, comma-separated (the recipes use 320 and 416)."),
+    batches: int = typer.Option(8, min=1, help="Batches timed at each size, after two to warm up."),
+    threads: int = typer.Option(2, min=1, help="torch threads, as `train detector --threads`."),
+    precision: str = typer.Option("auto", help="auto, fp32 or bf16, as `train detector --precision`."),
+    out_dir: Path = typer.Option(Path("runs/bench_train"), "--out", "-o", help="Where Ultralytics' short runs go."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+) -> None:
+    """How long the detector's training takes on this machine, in a few minutes: seconds per batch
+    and per epoch at each image size, and each shipped recipe's minutes against the issue's 90.
+
+    Runs Ultralytics' own trainer as `train detector` does (same arguments) for two short epochs
+    per size, with mosaic and without (a run's last fifth), then scales to the train split. The
+    CPU decides: an epoch at 320 took 187 s on a Zen 5 with native bf16, 602 s on a Zen 3 in fp32."""
+    from perception.train import time_training
+
+    try:
+        size_list = tuple(int(s) for s in sizes.split(","))
+    except ValueError:
+        raise UserError(f"--sizes: {sizes!r} is not a comma-separated list of image sizes, e.g. 320,416") from None
+    try:
+        with _bar() as bar:
+            task = bar.add_task("timing training", total=len(size_list), info="")
+            result = time_training(data, mode, size_list, batches, threads=threads, precision=precision,
+                                   runs=out_dir, progress=lambda done: bar.update(task, completed=done))
+    except (FileNotFoundError, ValueError) as e:
+        raise UserError(str(e)) from None
+    if as_json:
+        print(json.dumps(result))
+        return
+    out.print(f"{result['input']}, {result['precision']} (native bf16: {result['native_bf16']}), "
+              f"{result['threads']} threads, batch {result['batch']}, {result['train_frames']} train frames "
+              f"= {result['batches_per_epoch']} batches an epoch")
+    t = Table("size", "s / batch", "without mosaic", "validation s", "epoch min", "without mosaic", "closing scoring min")
+    for size, v in result["sizes"].items():
+        t.add_row(str(size), f"{v['batch_s']:.2f}", f"{v['batch_s_no_mosaic']:.2f}", f"{v['val_s']:.0f}",
+                  f"{v['epoch_s'] / 60:.1f}", f"{v['epoch_s_no_mosaic'] / 60:.1f}", f"{v['scoring_s'] / 60:.1f}")
+    out.print(t)
+    t = Table("recipe", "runs", "minutes (estimate)", f"≤ {result['budget_minutes']} min")
+    for name, r in result["recipes"].items():
+        t.add_row(name, r["runs"], f"{r['minutes']:.0f}", "yes" if r["minutes"] <= result["budget_minutes"] else "no")
+    out.print(t)

@@ -6,11 +6,13 @@ weights land at `--out` with a metrics JSON beside them (`detector.pt` → `dete
 from __future__ import annotations
 
 import json
+import math
 import shutil
 import time
 from pathlib import Path
 from typing import Callable
 
+import numpy as np
 import yaml
 
 from perception.dataset import SPLITS, load_manifest
@@ -18,6 +20,9 @@ from perception.fusion import CHANNELS
 from perception.yolo import ultralytics
 
 PRECISIONS = ("auto", "fp32", "bf16")
+# The shipped fused detectors' recipes as (image size, epochs) per run: from scratch, then `--init`
+RECIPES = {"detector.pt": ((320, 24), (416, 8)), "detector_r90.pt": ((320, 14), (416, 8))}
+RECIPE_BUDGET_MIN = 90  # the issue's "about 90 minutes" on a 2-core CPU
 
 
 def native_bf16() -> bool:
@@ -98,12 +103,7 @@ def train_detector(data: Path, mode: str = "fused", epochs: int = 24, imgsz: int
         model_cfg, epochs, imgsz, batch, seed, precision = _resumable(last, data, mode, run_dir)
     data_yaml = run_yaml(data, mode, run_dir)
     model = u.YOLO(str(last) if resume else str(init) if init is not None else model_cfg)
-    import torch
-
-    # Ultralytics pins torch to cpu_count − 1 threads (1 here) and re-pins it whenever it selects a
-    # device (every validation); training owns the machine, so take `threads` at every epoch start
-    for event in ("on_pretrain_routine_end", "on_train_epoch_start"):
-        model.add_callback(event, lambda tr: torch.set_num_threads(threads))
+    _pin_threads(model, threads)
     if batch_progress is not None:
         model.add_callback("on_train_batch_end", batch_progress)
     if progress is not None:
@@ -112,11 +112,9 @@ def train_detector(data: Path, mode: str = "fused", epochs: int = 24, imgsz: int
     if resume:
         model.train(resume=True, data=str(data_yaml), workers=workers)
     else:
-        model.train(data=str(data_yaml), epochs=epochs, imgsz=imgsz, batch=batch, device="cpu", workers=workers,
-                    seed=seed, deterministic=True, plots=False, amp="bf16" if precision == "bf16" else False,
-                    project=str(run_dir), name="train",
-                    exist_ok=True, close_mosaic=max(1, epochs // 5), warmup_epochs=min(3.0, epochs / 10),
-                    patience=max(epochs, 100), verbose=False)
+        model.train(**_fit_args(data_yaml, imgsz, batch, workers, seed, precision, run_dir), epochs=epochs,
+                    close_mosaic=_plain_epochs(epochs), warmup_epochs=min(3.0, epochs / 10),
+                    patience=max(epochs, 100))
     train_s = time.perf_counter() - t0
     best = Path(model.trainer.best)
     out = Path(out)
@@ -131,6 +129,110 @@ def train_detector(data: Path, mode: str = "fused", epochs: int = 24, imgsz: int
         metrics["splits"][split] = evaluate_split(out, data_yaml, split, imgsz)
     out.with_suffix(".json").write_text(json.dumps(metrics, indent=2))
     return metrics
+
+
+def _plain_epochs(epochs: int) -> int:
+    """A run's last epochs without mosaic (Ultralytics' close_mosaic): a fifth, at least one, so the
+    network ends on whole frames as the agent sees them."""
+    return max(1, epochs // 5)
+
+
+def _fit_args(data_yaml: Path, imgsz: int, batch: int, workers: int, seed: int, precision: str, project: Path,
+              name: str = "train") -> dict:
+    """Ultralytics' train arguments shared by a training and its timing (`time_training`)."""
+    return dict(data=str(data_yaml), imgsz=imgsz, batch=batch, device="cpu", workers=workers, seed=seed,
+                deterministic=True, plots=False, amp="bf16" if precision == "bf16" else False, project=str(project),
+                name=name, exist_ok=True, verbose=False)
+
+
+def _pin_threads(model, threads: int) -> None:
+    """Ultralytics pins torch to cpu_count − 1 threads (1 here) and re-pins it whenever it selects a
+    device (every validation); training owns the machine, so take `threads` at every epoch start."""
+    import torch
+
+    for event in ("on_pretrain_routine_end", "on_train_epoch_start"):
+        model.add_callback(event, lambda tr: torch.set_num_threads(threads))
+
+
+def time_training(data: Path, mode: str = "fused", sizes: tuple[int, ...] = (320, 416), batches: int = 8,
+                  batch: int = 16, model_cfg: str = "yolo26n-p2.yaml", workers: int = 2, threads: int = 2,
+                  precision: str = "auto", runs: Path = Path("runs/bench_train"),
+                  progress: Callable[[int], None] | None = None) -> dict:
+    """What a training epoch costs on this machine at each image size, and so each recipe in RECIPES.
+
+    A recipe's time depends on the CPU more than anything (an epoch at 320 took 187 s on a Zen 5
+    with native bf16 and 602 s on a Zen 3 in fp32), and timing one takes hours. Here Ultralytics'
+    own trainer, with `train_detector`'s arguments, runs two short epochs at each size over frames
+    spread across the train split, the first with mosaic and the second without (as a run's last
+    fifth), each `batches` batches after two to warm up and one validation of training-dev. An epoch is the median batch times the train split's
+    batches plus that validation; a run adds the scoring of its three held-out splits, as
+    `train_detector` ends. An estimate, in minutes instead of hours."""
+    manifest = load_manifest(data)
+    precision = resolve_precision(precision)
+    frames = {s: manifest["splits"][s]["frames"] for s in SPLITS}
+    u = ultralytics()
+    _cpu_autocast()
+    run_dir = Path(runs).resolve() / mode
+    warm = 2
+    per_epoch = math.ceil(frames["train"] / batch)
+    need = (batches + warm) * batch
+    if frames["train"] < need:
+        raise ValueError(f"{data}: its train split has {frames['train']} frames, and timing {batches} batches of "
+                         f"{batch} after {warm} to warm up needs {need}; pass fewer --batches or a smaller --batch")
+    data_yaml = _sample_yaml(run_yaml(data, mode, run_dir), need, run_dir)
+    timed = {}
+    for i, imgsz in enumerate(sizes):
+        stamps, val = ([], []), ([], [])  # per epoch: batch ends; validation start and end
+        model = u.YOLO(model_cfg)
+        _pin_threads(model, threads)
+        model.add_callback("on_train_batch_end", lambda tr: stamps[tr.epoch].append(time.perf_counter()))
+        model.add_callback("on_train_epoch_end", lambda tr: val[0].append(time.perf_counter()))
+        model.add_callback("on_fit_epoch_end", lambda tr: val[1].append(time.perf_counter()))
+        model.train(**_fit_args(data_yaml, imgsz, batch, workers, 0, precision, run_dir, name=f"size{imgsz}"),
+                    epochs=2, close_mosaic=1)
+        batch_s = [float(np.median(np.diff(s[warm - 1:]))) for s in stamps]  # batch `warm` + 1 onwards
+        val_s = float(np.mean(np.subtract(val[1][:2], val[0][:2])))  # final_eval's call comes on top
+        timed[imgsz] = {"batch_s": round(batch_s[0], 3), "batch_s_no_mosaic": round(batch_s[1], 3),
+                        "epoch_s": round(batch_s[0] * per_epoch + val_s, 1),
+                        "epoch_s_no_mosaic": round(batch_s[1] * per_epoch + val_s, 1), "val_s": round(val_s, 1),
+                        # a run ends by scoring training-dev, dev and test at its size
+                        "scoring_s": round(val_s * sum(frames[s] for s in SPLITS[1:]) / frames["training-dev"], 1)}
+        if progress is not None:
+            progress(i + 1)
+    recipes = {}
+    for name, runs_ in RECIPES.items():
+        if all(size in timed for size, _ in runs_):
+            s = 0.0
+            for size, epochs in runs_:
+                plain = _plain_epochs(epochs)
+                t = timed[size]
+                s += (epochs - plain) * t["epoch_s"] + plain * t["epoch_s_no_mosaic"] + t["scoring_s"]
+            recipes[name] = {"runs": " + ".join(f"{e} at {size}" for size, e in runs_), "minutes": round(s / 60, 1)}
+    return {"input": mode, "precision": precision, "native_bf16": native_bf16(), "threads": threads, "batch": batch,
+            "batches_timed": batches, "train_frames": frames["train"], "batches_per_epoch": per_epoch, "sizes": timed,
+            "recipes": recipes, "budget_minutes": RECIPE_BUDGET_MIN}
+
+
+def _sample_yaml(data_yaml: Path, n: int, where: Path) -> Path:
+    """The dataset's yaml with a train split of `n` frames spread evenly over the real one (linked,
+    under `where`): a few timed batches then see the split's mix of towns and crowds, where
+    Ultralytics' `fraction` would take its first episodes."""
+    cfg = yaml.safe_load(data_yaml.read_text())
+    root, sample = Path(cfg["path"]), Path(where) / "sample"
+    images = sorted((root / cfg["train"]).iterdir())
+    shutil.rmtree(sample, ignore_errors=True)
+    for kind in ("images", "labels"):
+        (sample / kind / "train").mkdir(parents=True)
+    for i in np.linspace(0, len(images) - 1, n).round().astype(int):
+        image = images[i]
+        label = root / "labels" / "train" / f"{image.stem}.txt"
+        (sample / "images" / "train" / image.name).symlink_to(image)
+        if label.is_file():
+            (sample / "labels" / "train" / label.name).symlink_to(label)
+    cfg.update(path=str(sample), train="images/train", val=str(root / cfg["val"]))
+    out = Path(where) / f"{data_yaml.stem}-sample.yaml"
+    out.write_text(yaml.safe_dump(cfg, sort_keys=False))
+    return out
 
 
 def _init_arch(init: Path, mode: str) -> str:

@@ -117,6 +117,13 @@ def test_run_unknown_agent(tmp_path):
     assert not (tmp_path / "out" / "episode.json").exists()
 
 
+def test_bench_train_bad_sizes_or_dataset_get_one_line(tmp_path):
+    line = one_line_error(drivestack("bench", "train", "--sizes", "320x416", cwd=tmp_path))
+    assert "--sizes" in line and "320,416" in line
+    line = one_line_error(drivestack("bench", "train", "--data", tmp_path / "nodata", cwd=tmp_path))
+    assert "nodata" in line and "drivestack data detector" in line
+
+
 def test_run_writes_episode_json(tmp_path):
     path = write(tmp_path, "tiny.yaml", GOOD)
     out = tmp_path / "out"

@@ -309,3 +309,34 @@ def test_a_pass_with_the_light_reader_keeps_the_same_pass_without_it(tiny_datase
     for r, p in zip(two, plain, strict=True):
         assert key(r["raw"]) == key(p) and r["raw"]["match"] == p["match"] and where(r["raw"]) == where(p)
         assert "raw" not in p and r["ms"] == r["raw"]["ms"]
+
+
+def test_time_training_scales_timed_batches_to_epochs_and_recipes(tiny_dataset, tmp_path, monkeypatch):
+    import perception.train as train
+
+    out, manifest = tiny_dataset
+    monkeypatch.setattr(train, "RECIPES", {"two runs": ((96, 3), (128, 2)), "needs 320": ((320, 1),)})
+    r = train.time_training(out, "fused", sizes=(96, 128), batches=1, batch=4, workers=0, threads=1,
+                            runs=tmp_path / "runs")
+    frames = {s: manifest["splits"][s]["frames"] for s in ("train", "training-dev", "dev", "test")}
+    assert r["batches_per_epoch"] == -(-frames["train"] // 4) and r["precision"] in ("fp32", "bf16")
+    for v in r["sizes"].values():
+        assert v["batch_s"] > 0 and v["batch_s_no_mosaic"] > 0 and v["val_s"] > 0
+        assert v["epoch_s"] == pytest.approx(v["batch_s"] * r["batches_per_epoch"] + v["val_s"], abs=0.2)
+        assert v["epoch_s_no_mosaic"] == pytest.approx(v["batch_s_no_mosaic"] * r["batches_per_epoch"] + v["val_s"],
+                                                       abs=0.2)
+        held_out = frames["training-dev"] + frames["dev"] + frames["test"]
+        assert v["scoring_s"] == pytest.approx(v["val_s"] * held_out / frames["training-dev"], abs=0.2)
+    a, b = r["sizes"][96], r["sizes"][128]
+    # each run's last fifth (at least one epoch) trains without mosaic, as train_detector's
+    want = (2 * a["epoch_s"] + a["epoch_s_no_mosaic"] + a["scoring_s"]
+            + b["epoch_s"] + b["epoch_s_no_mosaic"] + b["scoring_s"]) / 60
+    assert r["recipes"] == {"two runs": {"runs": "3 at 96 + 2 at 128", "minutes": pytest.approx(want, abs=0.06)}}
+    assert (tmp_path / "runs" / "fused" / "size96").is_dir()  # Ultralytics' runs stay where they were sent
+    # the timed frames are linked from across the train split, its first and its last among them
+    linked = sorted((tmp_path / "runs" / "fused" / "sample" / "images" / "train").iterdir())
+    split = sorted((out / "fused" / "images" / "train").iterdir())
+    assert len(linked) == 12 and {p.resolve() for p in linked} >= {split[0].resolve(), split[-1].resolve()}
+    assert len(list((tmp_path / "runs" / "fused" / "sample" / "labels" / "train").iterdir())) <= 12
+    with pytest.raises(ValueError, match="pass fewer --batches"):
+        train.time_training(out, "fused", sizes=(96,), batches=100, batch=4, runs=tmp_path / "runs")
