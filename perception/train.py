@@ -164,9 +164,10 @@ def time_training(data: Path, mode: str = "fused", sizes: tuple[int, ...] = (320
     with native bf16 and 602 s on a Zen 3 in fp32), and timing one takes hours. Here Ultralytics'
     own trainer, with `train_detector`'s arguments, runs two short epochs at each size over frames
     spread across the train split, the first with mosaic and the second without (as a run's last
-    fifth), each `batches` batches after two to warm up and one validation of training-dev. An epoch is the median batch times the train split's
-    batches plus that validation; a run adds the scoring of its three held-out splits, as
-    `train_detector` ends. An estimate, in minutes instead of hours."""
+    fifth), each `batches` batches after two to warm up and one validation of training-dev. An
+    epoch is the median batch times the train split's batches plus that validation; a run adds the
+    scoring of its three held-out splits, as `train_detector` ends. An estimate, in minutes
+    instead of hours."""
     manifest = load_manifest(data)
     precision = resolve_precision(precision)
     frames = {s: manifest["splits"][s]["frames"] for s in SPLITS}
@@ -230,6 +231,8 @@ def _sample_yaml(data_yaml: Path, n: int, where: Path) -> Path:
         if label.is_file():
             (sample / "labels" / "train" / label.name).symlink_to(label)
     cfg.update(path=str(sample), train="images/train", val=str(root / cfg["val"]))
+    for split in ("test", "dev"):  # not read by a training; the sample has no such folders
+        cfg.pop(split, None)
     out = Path(where) / f"{data_yaml.stem}-sample.yaml"
     out.write_text(yaml.safe_dump(cfg, sort_keys=False))
     return out
