@@ -168,13 +168,20 @@ def bench_train_cmd(
         size_list = tuple(int(s) for s in sizes.split(","))
     except ValueError:
         raise UserError(f"--sizes: {sizes!r} is not a comma-separated list of image sizes, e.g. 320,416") from None
+    bar = _bar()
+    task = bar.add_task("timing training", total=len(size_list), info="")
+
+    def progress(done: int) -> None:  # the bar starts once the inputs have passed, so an error is one line
+        bar.start()
+        bar.update(task, completed=done)
+
     try:
-        with _bar() as bar:
-            task = bar.add_task("timing training", total=len(size_list), info="")
-            result = time_training(data, mode, size_list, batches, threads=threads, precision=precision,
-                                   runs=out_dir, progress=lambda done: bar.update(task, completed=done))
+        result = time_training(data, mode, size_list, batches, threads=threads, precision=precision, runs=out_dir,
+                               progress=progress)
     except (FileNotFoundError, ValueError) as e:
         raise UserError(str(e)) from None
+    finally:
+        bar.stop()
     if as_json:
         print(json.dumps(result))
         return

@@ -181,6 +181,8 @@ def time_training(data: Path, mode: str = "fused", sizes: tuple[int, ...] = (320
         raise ValueError(f"{data}: its train split has {frames['train']} frames, and timing {batches} batches of "
                          f"{batch} after {warm} to warm up needs {need}; pass fewer --batches or a smaller --batch")
     data_yaml = _sample_yaml(run_yaml(data, mode, run_dir), need, run_dir)
+    if progress is not None:
+        progress(0)
     timed = {}
     for i, imgsz in enumerate(sizes):
         stamps, val = ([], []), ([], [])  # per epoch: batch ends; validation start and end
