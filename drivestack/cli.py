@@ -81,7 +81,7 @@ def _print_episode(r: dict) -> None:
         ("off-road fraction", f"{r['offroad_fraction']:.3f}"),
         ("comfort violations", str(r["comfort_violations"])),
         ("distance / sim time", f"{r['distance_m']:.0f} m / {r['duration_s']:.1f} s"),
-        ("wall time", f"{r['wall_s']:.1f} s ({r['duration_s'] / max(r['wall_s'], 1e-9):.0f}× real time)"),
+        ("wall time", f"{r['wall_s']:.1f} s ({r['duration_s'] / max(r['wall_s'], 1e-9):.1f}× real time)"),
     ]
     for k, v in rows:
         t.add_row(k, v)
