@@ -54,6 +54,8 @@ class BehaviourParams:
     hold_over_line_speed: float = 1.0  # slower than this, a nose over the line is not yet committed [m/s]
     # a tracked car this slow may be standing: a standing car's tracked speed flickers
     standing_speed: float = 1.0  # [m/s]
+    # slower than this a tracked car has stopped: arrived at its line, or not crossing the junction
+    stopped_speed: float = 0.3  # [m/s]
     line_queue: float = 6.0  # a car whose centre is this close to its stop line is waiting at it [m]
     line_grace: float = 1.0  # a waiting car keeps its turn through gaps in its track this long [s]
     # passing a standing car that reaches into our path: a walker hidden behind it may step out at its front
@@ -268,8 +270,8 @@ class BehaviourLayer:
         return False
 
     def _track_waiting(self, t: float, objects: list[ObjectState]) -> None:
-        """When each vehicle stood (below 0.3 m/s) at a stop line, kept until it has been away from
-        that line for `line_grace`.
+        """When each vehicle stopped (below `stopped_speed`) at a stop line, kept until it has been
+        away from that line for `line_grace`.
 
         At the line by the map, and through short gaps: a standing car's track jumps when a
         crossing car hides part of it (dense_urban seed 2: a car waiting first seemed to back
@@ -284,7 +286,7 @@ class BehaviourLayer:
                 if lane.control != "stop" or s_i < lane.length - p.line_queue or d_i > lane.width / 2:
                     continue
                 since, lane_id, _ = self._waiting_since.get(o.id, (None, lane.id, t))
-                if since is None and np.hypot(o.vx, o.vy) < 0.3:
+                if since is None and np.hypot(o.vx, o.vy) < p.stopped_speed:
                     since = t
                 if since is not None and lane_id == lane.id:
                     self._waiting_since[o.id] = (since, lane_id, t)
@@ -305,7 +307,7 @@ class BehaviourLayer:
             pos = np.array([o.x, o.y])
             dist = float(np.linalg.norm(pos - j.center))
             speed = float(np.hypot(o.vx, o.vy))
-            if dist < reach - 1.0 and speed > 0.3:
+            if dist < reach - 1.0 and speed > self.params.stopped_speed:
                 return False  # someone is crossing
             toward = float(np.array([o.vx, o.vy]) @ (j.center - pos)) > 0
             if j.kind == "allway_stop":
