@@ -57,6 +57,7 @@ def train_detector_cmd(
     resume: bool = typer.Option(False, "--resume", help="Continue this --input's interrupted run (runs/detector/INPUT/train) from its last epoch, with the epochs, model, image size, batch, seed and precision it was started with."),
     precision: str = typer.Option("auto", help="auto, fp32 or bf16: bf16 autocast trains about 1.5× faster on CPUs with native bf16 (AVX512-BF16 or AMX), where auto picks it; weights stay fp32."),
     init: Path = typer.Option(None, "--init", help="Fine-tune these trained weights (their architecture; --model is ignored) instead of starting from scratch, e.g. at a new --imgsz."),
+    lr0: float = typer.Option(None, "--lr0", help="AdamW's starting learning rate \\[default: Ultralytics' auto choice, AdamW at 0.001 for six classes]. It falls linearly over the run toward a hundredth of itself (Ultralytics' lrf); a one-epoch fine-tune holds it throughout, so polish with a low one (e.g. 0.0001)."),
 ) -> None:
     """Train the multitask YOLO detector from scratch (or fine-tune one with --init), offline, then score it on training-dev, dev and test.
 
@@ -80,7 +81,7 @@ def train_detector_cmd(
 
             metrics = train_detector(data, mode, epochs, imgsz, batch, out_path, model, seed, workers,
                                      threads=threads, progress=progress, batch_progress=on_batch, resume=resume,
-                                     precision=precision, init=init)
+                                     precision=precision, init=init, lr0=lr0)
     except ValueError as e:
         raise UserError(str(e)) from None
     for split, m in metrics["splits"].items():

@@ -150,7 +150,20 @@ def test_init_fine_tunes_trained_weights_at_another_size(tiny_dataset, tmp_path)
         return torch.cat([v.flatten() for v in net.state_dict().values() if v.ndim == 4])
 
     # the tuned network grew from base's weights, not from a fresh random draw of the same yaml
-    assert torch.corrcoef(torch.stack([flat(base), flat(tuned)]))[0, 1] > 0.9
+    auto_corr = torch.corrcoef(torch.stack([flat(base), flat(tuned)]))[0, 1]
+    assert auto_corr > 0.9
+    # --lr0 trains with auto's AdamW at that rate: a tiny one barely moves the weights
+    gentle = tmp_path / "gentle.pt"
+    metrics = train_detector(out, "fused", epochs=1, imgsz=128, batch=4, out=gentle, workers=0, runs=tmp_path / "r3",
+                             threads=1, init=base, lr0=1e-7)
+    args = torch.load(gentle, map_location="cpu", weights_only=False)["train_args"]
+    assert (metrics["lr0"], args["optimizer"], args["lr0"], args["momentum"]) == (1e-7, "AdamW", 1e-7, 0.9)
+    assert torch.corrcoef(torch.stack([flat(base), flat(gentle)]))[0, 1] > max(auto_corr, 0.9999)
+    for bad in (0.0, 1.5):
+        with pytest.raises(ValueError, match=f"--lr0 {bad}: a learning rate is above 0 and below 1"):
+            train_detector(out, "fused", out=gentle, init=base, lr0=bad)
+    with pytest.raises(ValueError, match="--lr0 and --resume"):
+        train_detector(out, "fused", out=gentle, lr0=1e-4, resume=True)
     with pytest.raises(ValueError, match="--init: .*nope.pt is missing"):
         train_detector(out, "fused", out=tuned, init=tmp_path / "nope.pt")
     with pytest.raises(ValueError, match="takes 5 input channels, --input rgb has 3"):
