@@ -126,7 +126,9 @@ def bench_perception_cmd(
     weather (fused vs camera-only), 3D position error of lifting, and detector latency on one
     thread. map50, map50_95 and per_class_ap50 score the detector as the modular agent runs it:
     the YOLO, then the light-state reader's colours on its light boxes, over every box from score
-    0.001 (the whole precision-recall curve, as Ultralytics' val); yolo_* are Ultralytics' val of
+    0.001 (the whole precision-recall curve, as Ultralytics' val); *_ci90 are their 90 % intervals
+    over 1,000 draws of the split's frames with replacement (seeded), per_class_boxes the boxes
+    each class has in the split (test: 10 yellow lights); yolo_* are Ultralytics' val of
     the network alone; *_from_light_conf keep only the boxes from 0.1, the agent's light threshold;
     zoom_* add the zoom pass on the image's middle band upscaled 2× (a second network pass); rgb_*
     are the camera-only twin.

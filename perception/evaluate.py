@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import time
+import warnings
 from pathlib import Path
 
 import cv2
@@ -78,6 +79,44 @@ def average_precision(scores: np.ndarray, tp: np.ndarray, n_gt: int) -> float:
     grid = np.linspace(0, 1, 101)
     k = np.searchsorted(recall, grid, side="left")
     return float(np.mean([precision[i] if i < len(precision) else 0.0 for i in k]))
+
+
+def bootstrap_ap(rows: list[dict], resamples: int = 1000, level: float = 0.9, seed: int = 0) -> dict:
+    """How far each class's AP50 and the mAP could move on another split drawn like this one: the
+    frames drawn again with replacement `resamples` times (a seeded percentile bootstrap), each draw
+    scored as `_ap_table` scores the whole split. A class with few boxes (the test split holds 10
+    yellow lights) gets a wide interval, and a target missed by a hair lies well inside it."""
+    counts = np.random.default_rng(seed).multinomial(len(rows), np.full(len(rows), 1 / len(rows)), size=resamples)
+    aps, boxes = {}, {}
+    for c in DETECTION_CLASSES:
+        n_gt = np.array([sum(g["cls"] == c for g in r["meta"]["boxes"]) for r in rows])
+        found = [(d.score, j >= 0, f) for f, r in enumerate(rows) for d, j in zip(r["dets"], r["match"]) if d.cls == c]
+        score, tp, frame = (np.array(x) for x in zip(*found)) if found else (np.zeros(0),) * 3
+        order = np.argsort(-score, kind="stable")
+        aps[c], boxes[c] = _weighted_ap(tp[order].astype(bool), frame[order].astype(int), counts, n_gt), int(n_gt.sum())
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # a draw without a class's boxes leaves it out
+        maps = np.nanmean(np.stack(list(aps.values())), axis=0)
+    tails = [50 * (1 - level), 50 * (1 + level)]
+    interval = lambda v: None if np.isnan(v).all() else [round(float(x), 4) for x in np.nanpercentile(v, tails)]  # noqa: E731
+    return {"map50": interval(maps), "per_class_ap50": {c: interval(v) for c, v in aps.items()}, "boxes": boxes}
+
+
+def _weighted_ap(tp: np.ndarray, frame: np.ndarray, counts: np.ndarray, n_gt: np.ndarray) -> np.ndarray:
+    """`average_precision` of each draw (a row of `counts`: how often each frame was drawn), for
+    detections already sorted by score. An undrawn frame's detections add nothing to the sums, which
+    leaves every point of the curve where the draw's own list would put it."""
+    w = counts[:, frame]
+    tps, fps = np.cumsum(w * tp, axis=1), np.cumsum(w * ~tp, axis=1)
+    n = counts @ n_gt
+    precision = tps / np.maximum(tps + fps, 1e-9)
+    precision = np.maximum.accumulate(precision[:, ::-1], axis=1)[:, ::-1]
+    precision = np.hstack([precision, np.zeros((len(counts), 1))])  # past the curve's end: 0
+    grid = np.linspace(0, 1, 101)
+    out = np.full(len(counts), np.nan)
+    for b in np.flatnonzero(n):
+        out[b] = precision[b, np.searchsorted(tps[b] / n[b], grid, side="left")].mean()
+    return out
 
 
 def _read(path: Path, mode: str) -> np.ndarray:
@@ -246,8 +285,12 @@ def bench_perception(data: Path, weights: Path | None = None, rgb_weights: Path 
             zoomed = run_split(data, split, Detector(w, mode, conf=AP_CONF, imgsz=imgsz, backend="onnx", zoom=True), reader)
             zoom_ap = _summary(_ap_table(zoomed))
             cut = _summary(_ap_table(_above(two, LIGHT_CONF)))  # the curve ended at the agent's light score
+            ci = bootstrap_ap(two)
             result = {"map50": tables["fused+reader"]["overall"]["map50"], "map50_95": map50_95(two),
                       "per_class_ap50": tables["fused+reader"]["overall"]["per_class_ap50"],
+                      # 90 % intervals over draws of the split's frames, and the boxes each class has
+                      "map50_ci90": ci["map50"], "per_class_ap50_ci90": ci["per_class_ap50"],
+                      "per_class_boxes": ci["boxes"],
                       "pos_err_median_m": b["pos_err_median_m"], "split": split, "imgsz": imgsz,
                       # ONNX Runtime, as the modular agent runs it, timed in this run beside PyTorch
                       "latency_ms": onnx["latency_ms"], "torch_latency_ms": b["latency_ms"],

@@ -1,10 +1,11 @@
 """The benchmark's AP breakdowns, on hand-made detections."""
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from perception.detector import Detection
-from perception.evaluate import breakdown, map50_95, match
+from perception.evaluate import _ap_table, _weighted_ap, average_precision, bootstrap_ap, breakdown, map50_95, match
 
 
 def _row(gts: list[tuple], dets: list[Detection]) -> dict:
@@ -49,3 +50,39 @@ def test_map50_95_averages_the_ap_over_iou_thresholds_half_to_0_95():
     walker = Detection("pedestrian", 0.8, 200.0, 0.0, 220.0, 40.0)
     rows = [_row([("car", gt, 10.0), ("pedestrian", (200.0, 0.0, 220.0, 40.0), 12.0)], [car, walker])]
     assert map50_95(rows) == pytest.approx((5 * 1.0 + 5 * 0.5) / 10)
+
+
+def test_a_weighted_draw_scores_as_the_frames_it_drew():
+    """Each frame drawn once is the split itself; drawn twice or not at all, the same as a list of
+    frames repeated or left out."""
+    rng = np.random.default_rng(3)
+    frame = rng.integers(0, 12, 80)
+    score, tp = rng.permutation(80) / 80.0, rng.random(80) < 0.6  # distinct scores
+    n_gt = np.bincount(frame[tp], minlength=12) + rng.integers(0, 2, 12)  # some boxes never found
+    order = np.argsort(-score, kind="stable")
+    counts = np.vstack([np.ones(12, int), rng.integers(0, 3, 12)])
+    got = _weighted_ap(tp[order], frame[order], counts, n_gt)
+    assert got[0] == average_precision(score, tp, int(n_gt.sum()))
+    pick = np.concatenate([np.flatnonzero(frame == f) for f in range(12) for _ in range(counts[1, f])])
+    assert got[1] == pytest.approx(average_precision(score[pick], tp[pick], int(counts[1] @ n_gt)), abs=1e-12)
+
+
+def test_the_bootstrap_interval_is_wide_for_a_class_with_few_boxes():
+    """Cars: 40 frames each with a car found and a false box scoring above it in one frame in four.
+    Stop signs: 2 boxes, one found. The cars' interval holds their AP and is narrower; the same
+    seed gives the same interval, another seed another."""
+    car, sign = (40.0, 60.0, 100.0, 110.0), (200.0, 40.0, 210.0, 50.0)
+    false = Detection("car", 0.95, 150.0, 60.0, 170.0, 80.0)
+    rows = [_row([("car", car, 8.0)], [Detection("car", 0.9, *car)] + ([false] if i % 4 == 0 else []))
+            for i in range(40)]
+    rows[0] = _row([("car", car, 8.0), ("stop_sign", sign, 20.0)], rows[0]["dets"] + [Detection("stop_sign", 0.8, *sign)])
+    rows[1] = _row([("car", car, 8.0), ("stop_sign", sign, 20.0)], rows[1]["dets"])
+    ci = bootstrap_ap(rows, resamples=400)
+    ap = _ap_table(rows)
+    assert ci["boxes"]["car"] == 40 and ci["boxes"]["stop_sign"] == 2 and ci["boxes"]["pedestrian"] == 0
+    lo, hi = ci["per_class_ap50"]["car"]
+    assert lo < ap["car"] < hi < 1.0
+    slo, shi = ci["per_class_ap50"]["stop_sign"]
+    assert shi - slo > 2 * (hi - lo) and ci["per_class_ap50"]["pedestrian"] is None
+    assert ci["map50"][0] < (ap["car"] + ap["stop_sign"]) / 2 < ci["map50"][1]
+    assert bootstrap_ap(rows, resamples=400) == ci and bootstrap_ap(rows, resamples=400, seed=1) != ci

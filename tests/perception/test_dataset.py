@@ -268,6 +268,11 @@ def test_bench_perception_scores_the_yolo_and_the_two_stage_detector(tiny_datase
     tables = json.loads((tmp_path / "bench" / "perception.json").read_text())
     assert r["map50"] == tables["fused+reader"]["overall"]["map50"] and set(r["per_class_ap50"]) == set(DETECTION_CLASSES)
     assert 0 <= r["map50_95"] <= r["map50"] and 0 <= r["yolo_map50_95"] <= r["yolo_map50"] <= 1
+    # the intervals come with the boxes they rest on: each class's labels in the split
+    counts = json.loads((out / "manifest.json").read_text())["splits"]["test"]["class_counts"]
+    assert r["per_class_boxes"] == {c: counts.get(c, 0) for c in DETECTION_CLASSES}
+    assert r["map50_ci90"][0] <= r["map50"] <= r["map50_ci90"][1]
+    assert set(r["per_class_ap50_ci90"]) == set(DETECTION_CLASSES)
     # the whole curve scores at least what its head does (boxes below a score only add recall)
     assert r["map50"] >= r["map50_from_light_conf"]
     assert set(r["per_class_ap50"]) == set(r["per_class_ap50_from_light_conf"])
