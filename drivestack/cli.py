@@ -123,6 +123,7 @@ data_app.command("e2e")(cli_e2e.data_e2e_cmd)
 train_app.command("e2e")(cli_e2e.train_e2e_cmd)
 bench_app.command("perception")(cli_perception.bench_perception_cmd)
 bench_app.command("train")(cli_perception.bench_train_cmd)
+bench_app.command("detectors")(cli_perception.bench_detectors_cmd)
 
 
 @bench_app.command("sim")

@@ -124,6 +124,18 @@ def test_bench_train_bad_sizes_or_dataset_get_one_line(tmp_path):
     assert "nodata" in line and "drivestack data detector" in line
 
 
+def test_bench_detectors_bad_split_or_weights_get_one_line(tmp_path):
+    line = one_line_error(drivestack("bench", "detectors", "w.pt", "--data", tmp_path / "nodata", cwd=tmp_path))
+    assert "nodata" in line and "drivestack data detector" in line
+    data = tmp_path / "ds"
+    data.mkdir()
+    (data / "manifest.json").write_text(json.dumps({"splits": {"train": {"frames": 8}}}))
+    line = one_line_error(drivestack("bench", "detectors", "w.pt", "--data", data, "--split", "train", cwd=tmp_path))
+    assert "--split train" in line and "dev" in line
+    line = one_line_error(drivestack("bench", "detectors", "nope.pt", "--data", data, cwd=tmp_path))
+    assert "nope.pt" in line and "drivestack train detector" in line
+
+
 def test_run_writes_episode_json(tmp_path):
     path = write(tmp_path, "tiny.yaml", GOOD)
     out = tmp_path / "out"

@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 
 from perception.detector import Detection
-from perception.evaluate import _ap_table, _weighted_ap, average_precision, bootstrap_ap, breakdown, map50_95, match
+from perception.evaluate import (_ap_table, _weighted_ap, average_precision, bootstrap_ap, breakdown, compare_ap,
+                                 map50_95, match)
 
 
 def _row(gts: list[tuple], dets: list[Detection]) -> dict:
@@ -86,3 +87,25 @@ def test_the_bootstrap_interval_is_wide_for_a_class_with_few_boxes():
     assert shi - slo > 2 * (hi - lo) and ci["per_class_ap50"]["pedestrian"] is None
     assert ci["map50"][0] < (ap["car"] + ap["stop_sign"]) / 2 < ci["map50"][1]
     assert bootstrap_ap(rows, resamples=400) == ci and bootstrap_ap(rows, resamples=400, seed=1) != ci
+
+
+def test_a_paired_comparison_sees_a_detector_that_finds_more():
+    """B finds every car; A misses one in three. On the same draws B is higher in every draw that
+    has a missed car; the same pass against itself differs by nothing; other frames are refused."""
+    car = (40.0, 60.0, 100.0, 110.0)
+
+    def named(i, dets):
+        r = _row([("car", car, 8.0)], dets)
+        r["meta"]["name"] = f"f{i}"
+        return r
+
+    a = [named(i, [] if i % 3 == 0 else [Detection("car", 0.9, *car)]) for i in range(30)]
+    b = [named(i, [Detection("car", 0.9, *car)]) for i in range(30)]
+    d = compare_ap(a, b, resamples=300)
+    assert d["car"]["diff"] == pytest.approx(1.0 - _ap_table(a)["car"], abs=1e-4) and d["car"]["diff"] > 0.3
+    assert d["car"]["ci90"][0] > 0 and d["car"]["p_higher"] == 1.0
+    assert d["map50"]["diff"] == pytest.approx(d["car"]["diff"], abs=1e-4) and d["pedestrian"] is None
+    same = compare_ap(a, a, resamples=300)
+    assert same["car"] == {"diff": 0.0, "ci90": [0.0, 0.0], "p_higher": 0.0}
+    with pytest.raises(ValueError, match="different frames"):
+        compare_ap(a, b[::-1])
