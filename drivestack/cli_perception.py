@@ -224,14 +224,16 @@ def bench_detectors_cmd(
     bar = _bar()
     task = bar.add_task(f"scoring {len(weights)} detectors on {split}", total=len(weights), info="")
 
-    def progress(done: int) -> None:
+    def progress(done: int) -> None:  # the bar starts once the inputs have passed, so an error is one line
+        bar.start()
         bar.update(task, completed=done)
 
     try:
-        with bar:
-            result = score_detectors(data, weights, split, mode, imgsz or IMGSZ, light_weights, progress)
+        result = score_detectors(data, weights, split, mode, imgsz or IMGSZ, light_weights, progress)
     except (FileNotFoundError, ValueError) as e:
         raise UserError(str(e)) from None
+    finally:
+        bar.stop()
     if as_json:
         print(json.dumps(result))
         return

@@ -370,6 +370,8 @@ def score_detectors(data: Path, weights: list[Path], split: str = "dev", mode: s
         raise ValueError(f"--split {split}: not a held-out split; use one of {', '.join(SPLITS[1:])}")
     detectors = [Detector(w, mode, conf=AP_CONF, imgsz=imgsz) for w in weights]  # every file checked first
     reader = LightStateReader(light_weights)
+    if progress is not None:
+        progress(0)
     passes, out = [], []
     for i, det in enumerate(detectors):
         rows = run_split(data, split, det, reader)
