@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Callable, TypeVar
 
 import typer
 from rich.console import Console
@@ -14,11 +15,30 @@ from drivestack.errors import UserError
 
 console = Console(stderr=True)
 out = Console()
+T = TypeVar("T")
 
 
 def _bar() -> Progress:
     return Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[info]}"),
                     TimeElapsedColumn(), TimeRemainingColumn(), console=console)
+
+
+def _once_inputs_pass(title: str, total: int, work: Callable[[Callable[[int], None]], T]) -> T:
+    """`work(progress)` under a bar that shows from its first `progress` call, which `work` makes
+    once its inputs have passed: a bad input stays one line, its error turned into that line."""
+    bar = _bar()
+    task = bar.add_task(title, total=total, info="")
+
+    def progress(done: int) -> None:
+        bar.start()
+        bar.update(task, completed=done)
+
+    try:
+        return work(progress)
+    except (FileNotFoundError, ValueError) as e:
+        raise UserError(str(e)) from None
+    finally:
+        bar.stop()
 
 
 def data_detector_cmd(
@@ -171,20 +191,8 @@ def bench_train_cmd(
         size_list = tuple(int(s) for s in sizes.split(","))
     except ValueError:
         raise UserError(f"--sizes: {sizes!r} is not a comma-separated list of image sizes, e.g. 320,416") from None
-    bar = _bar()
-    task = bar.add_task("timing training", total=len(size_list), info="")
-
-    def progress(done: int) -> None:  # the bar starts once the inputs have passed, so an error is one line
-        bar.start()
-        bar.update(task, completed=done)
-
-    try:
-        result = time_training(data, mode, size_list, batches, threads=threads, precision=precision, runs=out_dir,
-                               progress=progress)
-    except (FileNotFoundError, ValueError) as e:
-        raise UserError(str(e)) from None
-    finally:
-        bar.stop()
+    result = _once_inputs_pass("timing training", len(size_list), lambda progress: time_training(
+        data, mode, size_list, batches, threads=threads, precision=precision, runs=out_dir, progress=progress))
     if as_json:
         print(json.dumps(result))
         return
@@ -221,19 +229,8 @@ def bench_detectors_cmd(
     from perception.detector import IMGSZ
     from perception.evaluate import score_detectors
 
-    bar = _bar()
-    task = bar.add_task(f"scoring {len(weights)} detectors on {split}", total=len(weights), info="")
-
-    def progress(done: int) -> None:  # the bar starts once the inputs have passed, so an error is one line
-        bar.start()
-        bar.update(task, completed=done)
-
-    try:
-        result = score_detectors(data, weights, split, mode, imgsz or IMGSZ, light_weights, progress)
-    except (FileNotFoundError, ValueError) as e:
-        raise UserError(str(e)) from None
-    finally:
-        bar.stop()
+    result = _once_inputs_pass(f"scoring {len(weights)} detectors on {split}", len(weights), lambda progress: (
+        score_detectors(data, weights, split, mode, imgsz or IMGSZ, light_weights, progress)))
     if as_json:
         print(json.dumps(result))
         return
