@@ -229,7 +229,7 @@ def bench_detectors_cmd(
     from perception.detector import IMGSZ
     from perception.evaluate import score_detectors
 
-    result = _once_inputs_pass(f"scoring {len(weights)} detectors on {split}", len(weights), lambda progress: (
+    result = _once_inputs_pass(f"detectors scored on {split}", len(weights), lambda progress: (
         score_detectors(data, weights, split, mode, imgsz or IMGSZ, light_weights, progress)))
     if as_json:
         print(json.dumps(result))
