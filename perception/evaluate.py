@@ -363,8 +363,8 @@ def score_detectors(data: Path, weights: list[Path], split: str = "dev", mode: s
                     light_weights: Path | None = None, progress: Callable[[int], None] | None = None) -> list[dict]:
     """Each detector scored as `bench perception`'s headline scores it (the YOLO over the whole
     curve, then the light-state reader) with 90 % intervals, and each after the first against the
-    first, draw by draw: how a recipe is chosen on dev without reading test, in a minute a detector
-    instead of `bench perception`'s many passes."""
+    first, draw by draw: how a recipe is chosen on dev without reading test, in about half a minute
+    a detector instead of `bench perception`'s many passes."""
     load_manifest(data)
     if split not in SPLITS[1:]:
         raise ValueError(f"--split {split}: not a held-out split; use one of {', '.join(SPLITS[1:])}")

@@ -97,7 +97,7 @@ def train_detector(data: Path, mode: str = "fused", epochs: int = 24, imgsz: int
     if init is not None:
         model_cfg = _init_arch(Path(init), mode)
     if lr0 is not None and not 0 < lr0 < 1:
-        raise ValueError(f"--lr0 {lr0}: a learning rate is above 0 and below 1, e.g. 0.0002")
+        raise ValueError(f"--lr0 {lr0}: a learning rate is above 0 and below 1, e.g. 0.0001")
     if lr0 is not None and resume:
         raise ValueError("--lr0 and --resume: a resumed run keeps its own rate; pass one of them")
     precision = resolve_precision(precision)
