@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from perception.fusion import CHANNELS
+from perception.train import RECIPES
 from perception.yolo import PROJECT, ultralytics
 from sim.sensors.frames import DETECTION_CLASSES
 
@@ -50,13 +51,14 @@ class Detection:
 
 
 def train_command(mode: str) -> str:
-    """The commands that reproduce the shipped weights of `mode`: from scratch at 320 px, then
-    fine-tuned at 416 (models/README.md)."""
+    """The commands that reproduce the shipped weights of `mode`, from RECIPES["detector.pt"]: from
+    scratch at the first size, then fine-tuned at the second (models/README.md)."""
     out = "models/detector" if mode == "fused" else "models/detector_rgb"
+    (size, epochs), (tune_size, tune_epochs) = RECIPES["detector.pt"]
+    train = f"drivestack train detector --data data/detector --input {mode}"
     return ("drivestack data detector --frames 5000 --out data/detector"
-            f" && drivestack train detector --data data/detector --input {mode} --out {out}_320.pt"
-            f" && drivestack train detector --data data/detector --input {mode} --init {out}_320.pt"
-            f" --imgsz 416 --epochs 8 --out {out}.pt")
+            f" && {train} --imgsz {size} --epochs {epochs} --out {out}_{size}.pt"
+            f" && {train} --init {out}_{size}.pt --imgsz {tune_size} --epochs {tune_epochs} --out {out}.pt")
 
 
 class Detector:
