@@ -20,7 +20,6 @@ from perception.fusion import CHANNELS
 from perception.yolo import ultralytics
 
 PRECISIONS = ("auto", "fp32", "bf16")
-# The shipped fused detectors' recipes as (image size, epochs) per run: from scratch, then `--init`
 # (image size, epochs) of each run of a shipped detector's recipe: the first from scratch, the
 # next fine-tuned from it (`--init`); `train_command` and `bench train` both read them
 RECIPES = {"detector.pt": ((320, 24), (416, 8)), "detector_r90.pt": ((320, 14), (416, 8))}
