@@ -1,5 +1,5 @@
 """CLI commands of the perception stack: `data detector`, `train detector`, `train lights`, `bench perception`,
-`bench train`."""
+`bench train`, `bench detectors`."""
 from __future__ import annotations
 
 import json

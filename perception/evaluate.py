@@ -82,30 +82,33 @@ def average_precision(scores: np.ndarray, tp: np.ndarray, n_gt: int) -> float:
     return float(np.mean([precision[i] if i < len(precision) else 0.0 for i in k]))
 
 
-def bootstrap_ap(rows: list[dict], resamples: int = 1000, level: float = 0.9, seed: int = 0) -> dict:
-    """How far each class's AP50 and the mAP could move on another split drawn like this one: the
-    frames drawn again with replacement `resamples` times (a seeded percentile bootstrap), each draw
-    scored as `_ap_table` scores the whole split. A class with few boxes (the test split holds 10
-    yellow lights) gets a wide interval, and a target missed by a hair lies well inside it."""
-    aps = _draw_aps(rows, _draws(len(rows), resamples, seed))
-    boxes = {c: sum(g["cls"] == c for r in rows for g in r["meta"]["boxes"]) for c in DETECTION_CLASSES}
-    interval = lambda v: _percentiles(v, level)  # noqa: E731
-    return {"map50": interval(_draw_map(aps)), "per_class_ap50": {c: interval(v) for c, v in aps.items()},
-            "boxes": boxes}
+def bootstrap_scores(passes: list[list[dict]], resamples: int = 1000, level: float = 0.9, seed: int = 0) -> list[dict]:
+    """How far each pass's AP50s and mAP could move on another split drawn like this one, and how
+    each pass after the first differs from the first. The frames are drawn again with replacement
+    `resamples` times (a seeded percentile bootstrap) and every pass is scored on each draw as
+    `_ap_table` scores the whole split. A class with few boxes (the test split holds 10 yellow
+    lights) gets a wide interval, so a target missed by a hair lies well inside it; on the same
+    draws (paired) the frames every pass finds hard cancel, so a real difference shows where two
+    separate intervals would overlap."""
+    counts = _draws(len(passes[0]), resamples, seed)
+    draws = [_draw_scores(rows, counts) for rows in passes]
+    out = []
+    for i, (rows, d) in enumerate(zip(passes, draws)):
+        out.append({"map50": _percentiles(d["map50"], level),
+                    "per_class_ap50": {c: _percentiles(d[c], level) for c in DETECTION_CLASSES},
+                    "boxes": {c: sum(g["cls"] == c for r in rows for g in r["meta"]["boxes"]) for c in DETECTION_CLASSES},
+                    **({"against_first": _paired(passes[0], draws[0], rows, d, level)} if i else {})})
+    return out
 
 
-def compare_ap(base: list[dict], rows: list[dict], resamples: int = 1000, level: float = 0.9, seed: int = 0) -> dict:
-    """`rows`' AP50 minus `base`'s, two detectors' passes over the same frames, judged draw by draw
-    on the same draws (a paired bootstrap): the interval of the difference and the share of draws
-    in which `rows` scores higher. Paired, the frames both find hard cancel, so a real difference
-    shows where two separate intervals would overlap."""
+def _paired(base: list[dict], a: dict[str, np.ndarray], rows: list[dict], b: dict[str, np.ndarray],
+            level: float) -> dict:
+    """`rows`' AP50 minus `base`'s, from both passes' scores on the same draws: the difference, its
+    interval, and the share of draws in which `rows` scores higher."""
     if [r["meta"]["name"] for r in base] != [r["meta"]["name"] for r in rows]:
-        raise ValueError("compare_ap: the two passes scored different frames")
-    counts = _draws(len(rows), resamples, seed)
-    a, b = _draw_aps(base, counts), _draw_aps(rows, counts)
+        raise ValueError("bootstrap_scores: the passes scored different frames")
     point_a, point_b = _ap_table(base), _ap_table(rows)
     point_a["map50"], point_b["map50"] = _summary(point_a)["map50"], _summary(point_b)["map50"]
-    a["map50"], b["map50"] = _draw_map(a), _draw_map(b)
     out = {}
     for k in ("map50", *DETECTION_CLASSES):
         d = b[k] - a[k]
@@ -121,8 +124,9 @@ def _draws(frames: int, resamples: int, seed: int) -> np.ndarray:
     return np.random.default_rng(seed).multinomial(frames, np.full(frames, 1 / frames), size=resamples)
 
 
-def _draw_aps(rows: list[dict], counts: np.ndarray) -> dict[str, np.ndarray]:
-    """Each class's AP50 in every draw of `counts`, NaN in a draw without its boxes."""
+def _draw_scores(rows: list[dict], counts: np.ndarray) -> dict[str, np.ndarray]:
+    """Each class's AP50 in every draw of `counts` (NaN in a draw without its boxes), and under
+    "map50" each draw's mean over the classes it has boxes of, as `_summary` leaves a class out."""
     aps = {}
     for c in DETECTION_CLASSES:
         n_gt = np.array([sum(g["cls"] == c for g in r["meta"]["boxes"]) for r in rows])
@@ -130,14 +134,10 @@ def _draw_aps(rows: list[dict], counts: np.ndarray) -> dict[str, np.ndarray]:
         score, tp, frame = (np.array(x) for x in zip(*found)) if found else (np.zeros(0),) * 3
         order = np.argsort(-score, kind="stable")
         aps[c] = _weighted_ap(tp[order].astype(bool), frame[order].astype(int), counts, n_gt)
-    return aps
-
-
-def _draw_map(aps: dict[str, np.ndarray]) -> np.ndarray:
-    """The mAP of each draw over the classes it has boxes of, as `_summary` leaves a class without out."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # a draw with no class at all: NaN
-        return np.nanmean(np.stack(list(aps.values())), axis=0)
+        aps["map50"] = np.nanmean(np.stack(list(aps.values())), axis=0)
+    return aps
 
 
 def _percentiles(v: np.ndarray, level: float) -> list[float] | None:
@@ -329,7 +329,7 @@ def bench_perception(data: Path, weights: Path | None = None, rgb_weights: Path 
             zoomed = run_split(data, split, Detector(w, mode, conf=AP_CONF, imgsz=imgsz, backend="onnx", zoom=True), reader)
             zoom_ap = _summary(_ap_table(zoomed))
             cut = _summary(_ap_table(_above(two, LIGHT_CONF)))  # the curve ended at the agent's light score
-            ci = bootstrap_ap(two)
+            ci = bootstrap_scores([two])[0]
             result = {"map50": tables["fused+reader"]["overall"]["map50"], "map50_95": map50_95(two),
                       "per_class_ap50": tables["fused+reader"]["overall"]["per_class_ap50"],
                       # 90 % intervals over draws of the split's frames, and the boxes each class has
@@ -372,17 +372,15 @@ def score_detectors(data: Path, weights: list[Path], split: str = "dev", mode: s
     reader = LightStateReader(light_weights)
     if progress is not None:
         progress(0)
-    passes, out = [], []
+    passes = []
     for i, det in enumerate(detectors):
-        rows = run_split(data, split, det, reader)
-        ci = bootstrap_ap(rows)
-        out.append({"weights": str(det.path), "split": split, "imgsz": imgsz, **_summary(_ap_table(rows)),
-                    "map50_ci90": ci["map50"], "per_class_ap50_ci90": ci["per_class_ap50"],
-                    "per_class_boxes": ci["boxes"], **({"against_first": compare_ap(passes[0], rows)} if passes else {})})
-        passes.append(rows)
+        passes.append(run_split(data, split, det, reader))
         if progress is not None:
             progress(i + 1)
-    return out
+    return [{"weights": str(det.path), "split": split, "imgsz": imgsz, **_summary(_ap_table(rows)),
+             "map50_ci90": ci["map50"], "per_class_ap50_ci90": ci["per_class_ap50"], "per_class_boxes": ci["boxes"],
+             **({"against_first": ci["against_first"]} if "against_first" in ci else {})}
+            for det, rows, ci in zip(detectors, passes, bootstrap_scores(passes))]
 
 
 def backend_agreement(ref: list[dict], other: list[dict]) -> dict:

@@ -5,8 +5,7 @@ import numpy as np
 import pytest
 
 from perception.detector import Detection
-from perception.evaluate import (_ap_table, _weighted_ap, average_precision, bootstrap_ap, breakdown, compare_ap,
-                                 map50_95, match)
+from perception.evaluate import _ap_table, _weighted_ap, average_precision, bootstrap_scores, breakdown, map50_95, match
 
 
 def _row(gts: list[tuple], dets: list[Detection]) -> dict:
@@ -78,7 +77,7 @@ def test_the_bootstrap_interval_is_wide_for_a_class_with_few_boxes():
             for i in range(40)]
     rows[0] = _row([("car", car, 8.0), ("stop_sign", sign, 20.0)], rows[0]["dets"] + [Detection("stop_sign", 0.8, *sign)])
     rows[1] = _row([("car", car, 8.0), ("stop_sign", sign, 20.0)], rows[1]["dets"])
-    ci = bootstrap_ap(rows, resamples=400)
+    ci = bootstrap_scores([rows], resamples=400)[0]
     ap = _ap_table(rows)
     assert ci["boxes"]["car"] == 40 and ci["boxes"]["stop_sign"] == 2 and ci["boxes"]["pedestrian"] == 0
     lo, hi = ci["per_class_ap50"]["car"]
@@ -86,7 +85,8 @@ def test_the_bootstrap_interval_is_wide_for_a_class_with_few_boxes():
     slo, shi = ci["per_class_ap50"]["stop_sign"]
     assert shi - slo > 2 * (hi - lo) and ci["per_class_ap50"]["pedestrian"] is None
     assert ci["map50"][0] < (ap["car"] + ap["stop_sign"]) / 2 < ci["map50"][1]
-    assert bootstrap_ap(rows, resamples=400) == ci and bootstrap_ap(rows, resamples=400, seed=1) != ci
+    assert bootstrap_scores([rows], resamples=400)[0] == ci and bootstrap_scores([rows], resamples=400, seed=1)[0] != ci
+    assert "against_first" not in ci
 
 
 def test_a_paired_comparison_sees_a_detector_that_finds_more():
@@ -101,11 +101,13 @@ def test_a_paired_comparison_sees_a_detector_that_finds_more():
 
     a = [named(i, [] if i % 3 == 0 else [Detection("car", 0.9, *car)]) for i in range(30)]
     b = [named(i, [Detection("car", 0.9, *car)]) for i in range(30)]
-    d = compare_ap(a, b, resamples=300)
+    first, second = bootstrap_scores([a, b], resamples=300)
+    d = second["against_first"]
+    assert first == bootstrap_scores([a], resamples=300)[0]  # the first pass: its own intervals, no pair
     assert d["car"]["diff"] == pytest.approx(1.0 - _ap_table(a)["car"], abs=1e-4) and d["car"]["diff"] > 0.3
     assert d["car"]["ci90"][0] > 0 and d["car"]["p_higher"] == 1.0
     assert d["map50"]["diff"] == pytest.approx(d["car"]["diff"], abs=1e-4) and d["pedestrian"] is None
-    same = compare_ap(a, a, resamples=300)
+    same = bootstrap_scores([a, a], resamples=300)[1]["against_first"]
     assert same["car"] == {"diff": 0.0, "ci90": [0.0, 0.0], "p_higher": 0.0}
     with pytest.raises(ValueError, match="different frames"):
-        compare_ap(a, b[::-1])
+        bootstrap_scores([a, b[::-1]])
