@@ -31,6 +31,7 @@ GROUND_Z, TOP_Z = 0.3, 2.2  # car bodies, not road nor canopies [m]
 LINK_M, LINK_PER_M = 2.0, 0.13
 MAX_RANGE_M = 40.0
 MIN_POINTS = 8
+CAR_GATE_M = 4.0  # a car group this close to a car the camera placed is that car [m]
 MIN_EXTENT_M = 1.2  # a car from any side is at least this long in its longest visible direction [m]
 MAX_EXTENT_M = 7.0  # longer groups are walls and hedges
 CENTRE_BEHIND_M = 1.0  # a car's centre lies about this far beyond its visible surface [m]
@@ -42,14 +43,13 @@ ROAD_MARGIN_M = 1.5  # cells this far off the drivable area still count: a kerbs
 
 
 def unseen_cars(points: np.ndarray, camera: CameraCalib, T_world_vehicle: np.ndarray, road_map: RoadMap,
-                seen_xy: np.ndarray | None = None, gate_m: float = 4.0,
                 heading: Callable[[float, float], float | None] | None = None) -> np.ndarray:
     """World-frame (K×2) centres of car-sized lidar groups outside the camera's view (or close to
     the bumper), on the road.
 
     `points`: lidar points in the vehicle frame (N×3), seen from the lidar at the frame's origin.
-    `seen_xy`: world positions of the cars the camera already placed this tick; a group within
-    `gate_m` of one is that car, not another. `heading(x, y)`: the vehicle-frame heading of the
+    A group within CAR_GATE_M of a car the camera placed is that car (`outside_gate`): the
+    caller gates, so this can run while the network does. `heading(x, y)`: the vehicle-frame heading of the
     lane under a vehicle-frame point, or None; without one a group's centre is pushed along the ray."""
     p = np.asarray(points, dtype=float).reshape(-1, 3)
     R, t = T_world_vehicle[:2, :2], T_world_vehicle[:2, 3]  # planar vehicle → world
@@ -82,10 +82,7 @@ def unseen_cars(points: np.ndarray, camera: CameraCalib, T_world_vehicle: np.nda
     if not centres:
         return np.zeros((0, 2))
     xy = np.asarray(centres) @ R.T + t
-    xy = xy[road_map.is_drivable(xy)]  # the middle too, not just some of its points
-    if seen_xy is not None and len(seen_xy) and len(xy):
-        xy = xy[cdist(xy, np.asarray(seen_xy)).min(axis=1) >= gate_m]
-    return xy
+    return xy[road_map.is_drivable(xy)]  # the middle too, not just some of its points
 
 
 PED_RANGE_M = 15.0  # walkers farther out than this are the camera's [m]
@@ -94,11 +91,13 @@ PED_MAX_EXTENT_M = 1.0
 PED_MIN_TOP_M = 1.0  # a walker reaches at least this high [m]; car fragments mostly do too, hence the car gate
 PED_NEAR_CAR_M = 1.0  # a small group this close to a car-sized one is a piece of that car
 PED_POLE_M = 1.0  # … and this close to a mapped sign or signal post, that post
+WALKER_GATE_M = 1.5  # … and this close to a walker the camera placed, that walker
 
 
-def unseen_pedestrians(points: np.ndarray, camera: CameraCalib, T_world_vehicle: np.ndarray, road_map: RoadMap,
-                       seen_xy: np.ndarray | None = None, gate_m: float = 1.5) -> np.ndarray:
-    """World-frame (K×2) positions of walker-sized lidar groups on the road beside the camera's view.
+def unseen_pedestrians(points: np.ndarray, camera: CameraCalib, T_world_vehicle: np.ndarray,
+                       road_map: RoadMap) -> np.ndarray:
+    """World-frame (K×2) positions of walker-sized lidar groups on the road beside the camera's view;
+    the caller drops those within WALKER_GATE_M of a walker the camera placed (`outside_gate`).
 
     A walker crossing close in front of a car stopped at a junction stands outside the camera's 90°
     until it is in front of the bumper, its feet below the image (t_junction_left seed 4: the camera
@@ -130,11 +129,14 @@ def unseen_pedestrians(points: np.ndarray, camera: CameraCalib, T_world_vehicle:
         return np.zeros((0, 2))
     xy = np.asarray(out) @ R.T + t
     poles = np.array([(q.x, q.y) for q in road_map.props]).reshape(-1, 2)  # the map's sign and signal posts
-    if len(poles):
-        xy = xy[cdist(xy, poles).min(axis=1) >= PED_POLE_M]
-    if seen_xy is not None and len(seen_xy) and len(xy):
-        xy = xy[cdist(xy, np.asarray(seen_xy)).min(axis=1) >= gate_m]
-    return xy
+    return outside_gate(xy, poles, PED_POLE_M)
+
+
+def outside_gate(xy: np.ndarray, others: np.ndarray, gate_m: float) -> np.ndarray:
+    """The points of `xy` (K×2) at least `gate_m` from every point of `others` (M×2)."""
+    if not len(others) or not len(xy):
+        return xy
+    return xy[cdist(xy, np.asarray(others)).min(axis=1) >= gate_m]
 
 
 def _beside_camera(p: np.ndarray, camera: CameraCalib, max_range: float, near: float) -> np.ndarray:

@@ -13,7 +13,7 @@ from scipy.spatial import cKDTree
 from scipy.spatial.distance import cdist
 
 from perception.detector import Detection
-from sim.sensors.calibration import CameraCalib, RadarCalib, project_to_camera, transform
+from sim.sensors.calibration import CameraCalib, ImagePoints, RadarCalib, project_to_camera, transform
 
 GROUND_Z = 0.3  # lidar points lower than this [m] are road, not object
 TOP_Z = 2.2  # ... and higher ones are canopies and walls, not cars [m]
@@ -104,7 +104,8 @@ def _ground_point(camera: CameraCalib, u: float, v: float) -> np.ndarray | None:
 
 def lift(dets: list[Detection], lidar_vehicle: np.ndarray, camera: CameraCalib,
          radar: RadarReturns | None = None,
-         heading: Callable[[float, float], float | None] | None = None, outline: bool = True) -> list[Detection3D]:
+         heading: Callable[[float, float], float | None] | None = None, outline: bool = True,
+         proj: ImagePoints | None = None) -> list[Detection3D]:
     """One Detection3D per detection that can be placed: not a light with no lidar and no radar,
     nor a car or walker box where the lidar sees only road.
 
@@ -112,9 +113,10 @@ def lift(dets: list[Detection], lidar_vehicle: np.ndarray, camera: CameraCalib,
     None if unknown. With it, a car is placed by fitting its footprint to the visible surface.
     `outline`: a car cut by the image's side is fitted to its whole lidar outline where that works;
     without it, from its far corner (with a heading) or pushed along the ray.
+    `proj`: `project_to_camera(lidar_vehicle, camera)`, where the caller has made it already.
     """
     pts = np.asarray(lidar_vehicle, dtype=float).reshape(-1, 3)
-    proj = project_to_camera(pts, camera)
+    proj = project_to_camera(pts, camera) if proj is None else proj
     xyz = pts[proj.index]
     u, v, depth = proj.uv[:, 0], proj.uv[:, 1], proj.depth
     near_side = any(d.x1 <= CUT_NEAR_PX or d.x2 >= camera.width - CUT_NEAR_PX for d in dets if d.cls == "car")

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from perception.clusters import CELL_M, _cells, unseen_cars, unseen_pedestrians
+from perception.clusters import CAR_GATE_M, CELL_M, WALKER_GATE_M, _cells, outside_gate, unseen_cars, unseen_pedestrians
 from sim.map_builders import RoadStyle, straight
 from sim.sensors.calibration import transform, vehicle_to_world
 from sim.sensors.lidar import Lidar
@@ -51,7 +51,8 @@ def test_cars_in_the_camera_view_and_seen_cars_are_left_to_the_camera():
     points, calib = scan((170.0, 1.75), (138.0, 1.75))
     found = unseen_cars(points, calib, T, ROAD)
     assert len(found) == 1 and found[0][0] < 150  # only the one behind: the one ahead is the camera's
-    assert len(unseen_cars(points, calib, T, ROAD, seen_xy=np.array([[137.0, 1.5]]))) == 0
+    assert len(outside_gate(found, np.array([[137.0, 1.5]]), CAR_GATE_M)) == 0  # the camera placed it
+    assert len(outside_gate(found, np.array([[132.0, 1.5]]), CAR_GATE_M)) == 1  # … another one
 
 
 def test_an_empty_road_gives_nothing():
@@ -66,7 +67,7 @@ def test_a_car_just_ahead_beside_the_bumper_is_placed_from_lidar_too():
     points, calib = scan(car)
     (found,) = unseen_cars(points, calib, T, ROAD)
     assert np.hypot(*(found - car)) < 1.0
-    assert len(unseen_cars(points, calib, T, ROAD, seen_xy=np.array([[156.5, 1.5]]))) == 0  # the camera's
+    assert len(outside_gate(found[None], np.array([[156.5, 1.5]]), CAR_GATE_M)) == 0  # the camera's
 
 
 def test_a_kerbside_car_beside_the_ego_is_fitted_along_its_lane():
@@ -88,7 +89,8 @@ def test_a_walker_beside_the_camera_view_is_found_and_a_car_is_not_a_walker():
     points, calib = scan((138.0, 1.75), walkers=[walker])
     found = unseen_pedestrians(points, calib, T, ROAD)
     assert len(found) == 1 and np.hypot(*(found[0] - walker)) < 0.4
-    assert len(unseen_pedestrians(points, calib, T, ROAD, seen_xy=np.array([[153.2, 1.0]]))) == 0
+    assert len(outside_gate(found, np.array([[153.2, 1.0]]), WALKER_GATE_M)) == 0
+    assert len(outside_gate(found, np.array([[151.0, 1.0]]), WALKER_GATE_M)) == 1
     assert len(unseen_pedestrians(*scan((138.0, 1.75), (150.0, 1.75)), T, ROAD)) == 0
 
 

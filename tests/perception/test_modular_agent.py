@@ -106,3 +106,37 @@ def test_the_detector_weights_come_from_the_environment(monkeypatch, tmp_path):
     monkeypatch.setenv("DRIVESTACK_DETECTOR_WEIGHTS", str(tmp_path / "missing.pt"))
     with pytest.raises(UserError, match="missing.pt: detector weights not found"):
         ModularAgent()
+
+
+def test_the_lidar_branch_runs_on_its_own_thread_while_the_network_runs(monkeypatch):
+    """The lidar-only work (rear and side view, the points' projection) needs no detection, so it
+    starts before the network and runs beside it: the network here waits until it has begun."""
+    import threading
+
+    from sim.scenario import load_scenario
+    from sim.sensors.rig import build_rig
+    from sim.world import World
+
+    agent = make_agent("modular")
+    begun, threads = threading.Event(), []
+    view, detect = agent._lidar_view, agent.detector
+
+    def lidar_view(*args):
+        threads.append(threading.current_thread())
+        begun.set()
+        return view(*args)
+
+    def detector(image):
+        assert begun.wait(10), "the lidar branch had not begun while the network ran"
+        return detect(image)
+
+    monkeypatch.setattr(agent, "_lidar_view", lidar_view)
+    monkeypatch.setattr(agent, "detector", detector)
+    world = World(load_scenario("curve_lane_keeping"), 0)
+    agent.reset(world.route, world.map)
+    rig = build_rig(agent.sensors(), world)
+    for _ in range(3):
+        begun.clear()
+        world.step(agent.act(rig.observe(world, world.observe())))
+    assert len(threads) == 3 and threading.main_thread() not in threads
+    assert agent.timing["lidar_branch"] > 0  # its time is reported apart: it is not on the tick's path
