@@ -85,8 +85,8 @@ class ModularAgent:
         self.unseen = np.zeros((0, 2))  # this tick's lidar-only cars (world xy), outside the camera's view
         self.unseen_walkers = np.zeros((0, 2))  # … and walkers
         self.timing: dict[str, float] = {}
-        # The lidar branch (its rear and side view) needs no detection, so it runs on a second thread
-        # while the network runs: ONNX Runtime and numpy release the GIL (README, "Tick time")
+        # The lidar-only work (the points' projection, the rear and side view) needs no detection, so it
+        # runs on a second thread while the network runs: ONNX Runtime releases the GIL (README, "Tick time")
         self._lidar_branch = ThreadPoolExecutor(1, thread_name_prefix="lidar")
 
     @property
