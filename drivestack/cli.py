@@ -142,7 +142,7 @@ def bench_sim_cmd(
 def bench_stack_cmd(
     agent: str = typer.Option("expert", "--agent", "-a", help="Agent to time: expert, modular, e2e or autopilot."),
     scenario: str = typer.Option(DEFAULT_SCENARIO, help="Scenario to drive."),
-    seconds: float = typer.Option(60.0, min=1.0, help="Sim time to drive [s]."),
+    seconds: float = typer.Option(60.0, min=1.0, help="Sim time to drive \\[s]."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
 ) -> None:
     """Agent tick time in closed loop (median, p95) with the perception / planning / control split."""
@@ -155,8 +155,8 @@ def bench_stack_cmd(
 def bench_mpc_cmd(
     solver: str = typer.Option("fatrop", help="NLP solver: fatrop or ipopt."),
     horizon: int = typer.Option(20, min=2, help="MPC stages N."),
-    dt: float = typer.Option(0.1, min=0.01, help="MPC stage length [s]."),
-    budget: float = typer.Option(20.0, min=0.0, help="Time budget per solve [ms]; slower solves use the fallback."),
+    dt: float = typer.Option(0.1, min=0.01, help="MPC stage length \\[s]."),
+    budget: float = typer.Option(20.0, min=0.0, help="Time budget per solve \\[ms]; slower solves use the fallback."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
 ) -> None:
     """MPC vs pure pursuit + PID on closed-loop manoeuvres: solve time, failures, lateral RMS error."""

@@ -169,3 +169,25 @@ def test_no_arguments_shows_help():
     text = proc.stdout + proc.stderr
     for cmd in ("run", "scenarios", "validate"):
         assert cmd in text
+
+
+def test_every_help_text_survives_rich_markup():
+    """Typer renders help through rich, which eats an unescaped `[s]` as a markup tag ("Sim time
+    to drive ."): every option's help must print as written."""
+    import typer.main
+    from rich.text import Text
+
+    from drivestack.cli import app
+
+    def commands(cmd, path=()):
+        yield path, cmd
+        for name, sub in getattr(cmd, "commands", {}).items():
+            yield from commands(sub, path + (name,))
+
+    seen = 0
+    for path, cmd in commands(typer.main.get_command(app)):
+        for p in cmd.params:
+            text = getattr(p, "help", None) or ""
+            seen += bool(text)
+            assert Text.from_markup(text).plain == text.replace("\\[", "["), (path, p.name, text)
+    assert seen > 50

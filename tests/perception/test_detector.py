@@ -112,3 +112,24 @@ def test_an_unknown_backend_is_a_clear_error():
 def test_an_image_size_off_the_networks_stride_is_a_clear_error():
     with pytest.raises(ValueError, match="image size: 400 is not a positive multiple of 32"):
         Detector(imgsz=400)
+
+
+def test_the_depth_channel_is_the_dilation_the_shipped_detectors_were_trained_on(town_frame):
+    """The shipped weights were trained on depth rendered with scipy's grey_dilation; OpenCV's must
+    give every pixel the same value, or the agent would see other images than training did."""
+    from scipy.ndimage import grey_dilation
+
+    from perception.fusion import DEPTH_MAX_M, depth_channel
+    from sim.sensors.calibration import lidar_to_camera
+
+    cam, lidar = town_frame["camera"], town_frame["lidar"]
+    h, w = cam.calib.height, cam.calib.width
+    proj = lidar_to_camera(np.asarray(lidar.points), lidar.calib, cam.calib)
+    raw = np.zeros(h * w, dtype=np.uint8)
+    np.maximum.at(raw, proj.uv[:, 1].astype(int) * w + proj.uv[:, 0].astype(int),
+                  np.clip(255.0 * (1.0 - proj.depth / DEPTH_MAX_M), 1, 255).astype(np.uint8))
+    raw = raw.reshape(h, w)
+    depth = depth_channel(lidar, cam)
+    assert np.count_nonzero(depth) > 2 * np.count_nonzero(raw) > 0  # the rings are dilated into a surface
+    assert np.array_equal(depth, grey_dilation(raw, size=(4, 1)))
+    assert np.array_equal(depth[0], np.maximum(raw[0], np.maximum(raw[1], raw[2])))  # the top row reaches two rows down
