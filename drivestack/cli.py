@@ -124,6 +124,7 @@ train_app.command("e2e")(cli_e2e.train_e2e_cmd)
 bench_app.command("perception")(cli_perception.bench_perception_cmd)
 bench_app.command("train")(cli_perception.bench_train_cmd)
 bench_app.command("detectors")(cli_perception.bench_detectors_cmd)
+bench_app.command("networks")(cli_perception.bench_networks_cmd)
 
 
 @bench_app.command("sim")
@@ -216,6 +217,23 @@ def _report(result: dict, as_json: bool) -> None:
     for k, v in result.items():
         t.add_row(k, str(v))
     out.print(t)
+
+
+def _paragraphs(group: typer.Typer) -> None:
+    """Typer (0.29, rich mode) keeps the line breaks of a docstring after its first paragraph, and
+    rich then wraps each source line on its own, so `--help` came out ragged. Each command's help
+    becomes its docstring with every paragraph on one line; the terminal wraps it."""
+    import inspect
+
+    for info in group.registered_commands:
+        if info.help is None and info.callback is not None:
+            doc = inspect.getdoc(info.callback) or ""
+            info.help = "\n\n".join(" ".join(p.split()) for p in doc.split("\n\n"))
+    for sub in group.registered_groups:
+        _paragraphs(sub.typer_instance)
+
+
+_paragraphs(app)
 
 
 def main() -> None:

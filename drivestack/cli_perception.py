@@ -1,5 +1,5 @@
 """CLI commands of the perception stack: `data detector`, `train detector`, `train lights`, `bench perception`,
-`bench train`, `bench detectors`."""
+`bench train`, `bench detectors`, `bench networks`."""
 from __future__ import annotations
 
 import json
@@ -252,3 +252,39 @@ def bench_detectors_cmd(
             cell = lambda d: "–" if d is None else f"{d['diff']:+.3f}{interval(d['ci90'])}, {d['p_higher']:.2f}"  # noqa: E731
             t.add_row(r["weights"], cell(cmp_["map50"]), *(cell(cmp_[c]) for c in classes))
         out.print(t)
+
+
+def bench_networks_cmd(
+    models: str = typer.Option("yolo26n-p2.yaml,yolo26n.yaml,yolo11n.yaml", "--model", "-m",
+                               help="Ultralytics model yamls to time, comma-separated (the agent's is yolo26n-p2.yaml)."),
+    sizes: str = typer.Option("320,384,448", help="Widths the camera image is scaled to, comma-separated multiples of 32 (the agent's is 448)."),
+    mode: str = typer.Option("fused", "--input", "-i", help="rgb or fused: the input's channels."),
+    runs: int = typer.Option(100, min=1, help="Timed runs of each network, after 10 to warm up."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+) -> None:
+    """Which detector network fits the 20 ms budget on this CPU, in a minute and before any training.
+
+    Builds each network untrained (a network's speed does not depend on its weights), exports it to
+    ONNX as the agent's detector is, at the size the agent's letterbox gives the 320 × 160 camera
+    image, and times it on one ONNX Runtime thread: the network alone, and the whole detector call
+    (letterbox, network, NMS), which is what `bench perception`'s latency and the 20 ms target
+    count. The CPU decides: the agent's P2 at 448 took 14.4 ms on a Zen 5 and 35.7 ms on a Zen 3."""
+    from perception.latency import time_networks
+
+    model_list = [m for m in models.split(",") if m]
+    try:
+        size_list = [int(s) for s in sizes.split(",")]
+    except ValueError:
+        raise UserError(f"--sizes: {sizes!r} is not a comma-separated list of widths, e.g. 320,384,448") from None
+    result = _once_inputs_pass("timing networks", len(model_list) * len(size_list), lambda progress: time_networks(
+        model_list, size_list, mode, runs, progress))
+    if as_json:
+        print(json.dumps(result))
+        return
+    t = Table("network", "input h × w", "parameters", "network ms", "detector ms", "p90", f"≤ {result['target_ms']:.0f} ms",
+              title=f"{mode} input, one ONNX Runtime thread, median of {runs} runs")
+    for r in result["networks"]:
+        h, w = r["input_hw"]
+        t.add_row(r["model"], f"{h} × {w}", f"{r['params_m']:.2f} M", f"{r['network_ms']:.1f}", f"{r['detector_ms']:.1f}",
+                  f"{r['detector_ms_p90']:.1f}", "yes" if r["detector_ms"] <= result["target_ms"] else "no")
+    out.print(t)

@@ -69,7 +69,8 @@ class Detector:
     """
 
     def __init__(self, weights: Path | str | None = None, mode: str = "fused", conf: float = 0.25,
-                 imgsz: int = IMGSZ, threads: int = 1, backend: str = "torch", zoom: bool = False) -> None:
+                 imgsz: int = IMGSZ, threads: int = 1, backend: str = "torch", zoom: bool = False,
+                 onnx_cache: Path | None = None) -> None:
         if mode not in CHANNELS:
             raise ValueError(f"input mode: unknown {mode!r}; use one of {', '.join(CHANNELS)}")
         if backend not in BACKENDS:
@@ -95,6 +96,7 @@ class Detector:
             raise ValueError(f"{path}: classes {list(names.values())} differ from {list(DETECTION_CLASSES)}")
         self.mode, self.conf, self.imgsz = mode, conf, imgsz
         self.path, self.threads, self.backend, self.zoom = path, threads, backend, zoom
+        self.onnx_cache = onnx_cache  # None: .cache/onnx
         self._session = None  # ONNX Runtime's, made at the first image (its size fixes the graph's input)
         if backend == "onnx":
             from ultralytics.data.augment import LetterBox
@@ -159,7 +161,7 @@ class Detector:
 
         im = self._letterbox(image=x)
         if self._session is None:
-            self._session = onnx_session(self.path, im.shape[:2], self.threads)
+            self._session = onnx_session(self.path, im.shape[:2], self.threads, self.onnx_cache)
         t = im.transpose(2, 0, 1)[None]
         if t.shape[1] == 3:
             t = t[:, ::-1]
@@ -171,20 +173,21 @@ class Detector:
         return p[:, :4], p[:, 4], p[:, 5]
 
 
-def onnx_session(weights: Path, shape: tuple[int, int], threads: int = 1):
+def onnx_session(weights: Path, shape: tuple[int, int], threads: int = 1, cache: Path | None = None):
     """An ONNX Runtime session on `threads` threads for `weights` exported at input size `shape`.
 
-    The export (Ultralytics' own, a few seconds) is cached under .cache/onnx by the weights' hash
-    and the size, and written by rename, so parallel workers never read half a file."""
+    The export (Ultralytics' own, a few seconds) is cached under `cache` (.cache/onnx) by the
+    weights' hash and the size, and written by rename, so parallel workers never read half a file."""
     import onnxruntime
 
-    ONNX_CACHE.mkdir(parents=True, exist_ok=True)
+    cache = ONNX_CACHE if cache is None else cache
+    cache.mkdir(parents=True, exist_ok=True)
     digest = hashlib.sha256(Path(weights).read_bytes()).hexdigest()[:16]
-    path = ONNX_CACHE / f"{Path(weights).stem}-{digest}-{shape[0]}x{shape[1]}.onnx"
+    path = cache / f"{Path(weights).stem}-{digest}-{shape[0]}x{shape[1]}.onnx"
     if not path.is_file():
         import torch
 
-        work, threads_before = Path(tempfile.mkdtemp(dir=ONNX_CACHE)), torch.get_num_threads()
+        work, threads_before = Path(tempfile.mkdtemp(dir=cache)), torch.get_num_threads()
         try:
             shutil.copyfile(weights, work / "model.pt")
             ultralytics().YOLO(str(work / "model.pt")).export(format="onnx", imgsz=list(shape), simplify=False,

@@ -191,3 +191,18 @@ def test_every_help_text_survives_rich_markup():
             seen += bool(text)
             assert Text.from_markup(text).plain == text.replace("\\[", "["), (path, p.name, text)
     assert seen > 50
+
+
+def test_help_paragraphs_are_wrapped_by_the_terminal_not_by_the_source():
+    """Typer kept a docstring's line breaks after its first paragraph, so rich wrapped each source
+    line on its own and `--help` came out ragged. On a wide terminal a paragraph is one line."""
+    env = {**os.environ, "COLUMNS": "1000", "TERMINAL_WIDTH": "1000"}
+    proc = subprocess.run([str(BIN), "bench", "detectors", "--help"], capture_output=True, text=True, env=env, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    lines = [ln.strip() for ln in proc.stdout.splitlines()]
+    assert any(ln.startswith("Each is scored as") and ln.endswith("on 2 cores.") for ln in lines), proc.stdout
+
+
+def test_bench_networks_bad_model_gets_one_line(tmp_path):
+    line = one_line_error(drivestack("bench", "networks", "--model", "yolo26n.yaml,nope.yaml", "--sizes", "96", cwd=tmp_path))
+    assert "--model" in line and "nope.yaml" in line and "yolo26n-p2.yaml" in line
