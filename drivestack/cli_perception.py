@@ -173,6 +173,7 @@ def bench_train_cmd(
     data: Path = typer.Option(Path("data/detector"), "--data", "-d", help="Dataset from `drivestack data detector`."),
     mode: str = typer.Option("fused", "--input", "-i", help="rgb or fused."),
     sizes: str = typer.Option("320,416", help="Training image sizes to time, comma-separated (the recipes use 320 and 416)."),
+    model: str = typer.Option("yolo26n-p2.yaml", "--model", "-m", help="Ultralytics model yaml to time, as `train detector --model` (the shipped detectors' is yolo26n-p2.yaml); the recipes' minutes are then for that network."),
     batches: int = typer.Option(8, min=1, help="Batches timed at each size, after two to warm up."),
     threads: int = typer.Option(2, min=1, help="torch threads, as `train detector --threads`."),
     precision: str = typer.Option("auto", help="auto, fp32 or bf16, as `train detector --precision`."),
@@ -192,11 +193,12 @@ def bench_train_cmd(
     except ValueError:
         raise UserError(f"--sizes: {sizes!r} is not a comma-separated list of image sizes, e.g. 320,416") from None
     result = _once_inputs_pass("timing training", len(size_list), lambda progress: time_training(
-        data, mode, size_list, batches, threads=threads, precision=precision, runs=out_dir, progress=progress))
+        data, mode, size_list, batches, model_cfg=model, threads=threads, precision=precision, runs=out_dir,
+        progress=progress))
     if as_json:
         print(json.dumps(result))
         return
-    out.print(f"{result['input']}, {result['precision']} (native bf16: {result['native_bf16']}), "
+    out.print(f"{result['model']}, {result['input']}, {result['precision']} (native bf16: {result['native_bf16']}), "
               f"{result['threads']} threads, batch {result['batch']}, {result['train_frames']} train frames "
               f"= {result['batches_per_epoch']} batches an epoch")
     t = Table("size", "s / batch", "without mosaic", "validation s", "epoch min", "without mosaic", "closing scoring min")

@@ -17,7 +17,7 @@ import numpy as np
 
 from perception.detector import Detector, onnx_session
 from perception.fusion import CHANNELS
-from perception.yolo import ultralytics
+from perception.yolo import check_model_yaml, ultralytics
 from sim.sensors.frames import DETECTION_CLASSES
 from sim.sensors.specs import CameraSpec
 
@@ -36,7 +36,7 @@ def time_networks(models: list[str], widths: list[int], mode: str = "fused", run
         if width <= 0 or width % 32:
             raise ValueError(f"--sizes: {width} is not a positive multiple of 32 (the network's stride), e.g. 448")
     for cfg in models:
-        _check_model(cfg)
+        check_model_yaml(cfg)
     rows = []
     if progress is not None:
         progress(0)
@@ -84,12 +84,3 @@ def _median_p90(call: Callable[[], object], runs: int) -> tuple[float, float]:
             times.append((time.perf_counter() - t0) * 1e3)
     return round(float(np.median(times)), 3), round(float(np.percentile(times, 90)), 3)
 
-
-def _check_model(cfg: str) -> None:
-    from ultralytics.nn.tasks import yaml_model_load
-
-    try:
-        yaml_model_load(cfg)  # as DetectionModel finds it: yolo26n-p2.yaml is yolo26-p2.yaml at scale n
-    except FileNotFoundError:
-        raise ValueError(f"--model: {cfg!r} is not an Ultralytics model yaml; use e.g. yolo26n-p2.yaml, "
-                         "yolo26n.yaml or yolo11n.yaml, or the path of your own") from None

@@ -17,7 +17,7 @@ import yaml
 
 from perception.dataset import SPLITS, load_manifest
 from perception.fusion import CHANNELS
-from perception.yolo import ultralytics
+from perception.yolo import check_model_yaml, ultralytics
 
 PRECISIONS = ("auto", "fp32", "bf16")
 # (image size, epochs) of each run of a shipped detector's recipe: the first from scratch, the
@@ -97,6 +97,8 @@ def train_detector(data: Path, mode: str = "fused", epochs: int = 24, imgsz: int
         raise ValueError("--init and --resume: a resumed run continues its own weights; pass one of them")
     if init is not None:
         model_cfg = _init_arch(Path(init), mode)
+    elif not resume:
+        check_model_yaml(model_cfg)
     if lr0 is not None and not 0 < lr0 < 1:
         raise ValueError(f"--lr0 {lr0}: a learning rate is above 0 and below 1, e.g. 0.0001")
     if lr0 is not None and resume:
@@ -181,6 +183,7 @@ def time_training(data: Path, mode: str = "fused", sizes: tuple[int, ...] = (320
     epoch is the median batch times the train split's batches plus that validation; a run adds the
     scoring of its three held-out splits, as `train_detector` ends. An estimate, in minutes
     instead of hours."""
+    check_model_yaml(model_cfg)
     manifest = load_manifest(data)
     precision = resolve_precision(precision)
     frames = {s: manifest["splits"][s]["frames"] for s in SPLITS}
@@ -226,7 +229,8 @@ def time_training(data: Path, mode: str = "fused", sizes: tuple[int, ...] = (320
                 t = timed[size]
                 s += (epochs - plain) * t["epoch_s"] + plain * t["epoch_s_no_mosaic"] + t["scoring_s"]
             recipes[name] = {"runs": " + ".join(f"{e} at {size}" for size, e in runs_), "minutes": round(s / 60, 1)}
-    return {"input": mode, "precision": precision, "native_bf16": native_bf16(), "threads": threads, "batch": batch,
+    return {"input": mode, "model": model_cfg, "precision": precision, "native_bf16": native_bf16(), "threads": threads,
+            "batch": batch,
             "batches_timed": batches, "train_frames": frames["train"], "batches_per_epoch": per_epoch, "sizes": timed,
             "recipes": recipes, "budget_minutes": RECIPE_BUDGET_MIN}
 

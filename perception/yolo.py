@@ -33,3 +33,15 @@ def ultralytics():
     if SETTINGS.get("sync", False):
         SETTINGS.update({"sync": False})  # no telemetry
     return u
+
+
+def check_model_yaml(cfg: str) -> None:
+    """A ValueError naming --model unless Ultralytics can build `cfg` (offline: its yamls ship with it)."""
+    ultralytics()
+    from ultralytics.nn.tasks import yaml_model_load
+
+    try:
+        yaml_model_load(cfg)  # as DetectionModel finds it: yolo26n-p2.yaml is yolo26-p2.yaml at scale n
+    except FileNotFoundError:
+        raise ValueError(f"--model: {cfg!r} is not an Ultralytics model yaml; use e.g. yolo26n-p2.yaml, "
+                         "yolo26n.yaml or yolo11n.yaml, or the path of your own") from None

@@ -122,6 +122,8 @@ def test_bench_train_bad_sizes_or_dataset_get_one_line(tmp_path):
     assert "--sizes" in line and "320,416" in line
     line = one_line_error(drivestack("bench", "train", "--data", tmp_path / "nodata", cwd=tmp_path))
     assert "nodata" in line and "drivestack data detector" in line
+    line = one_line_error(drivestack("bench", "train", "--model", "yolo99q.yaml", cwd=tmp_path))
+    assert "--model" in line and "yolo99q.yaml" in line and "yolo26n-p2.yaml" in line
 
 
 def test_bench_detectors_bad_split_or_weights_get_one_line(tmp_path):

@@ -5,6 +5,7 @@ import json
 
 import numpy as np
 import pytest
+import yaml
 
 from drivestack.detector_data import build_dataset, plan
 from perception.dataset import LabelRule, load_manifest
@@ -334,8 +335,8 @@ def test_time_training_scales_timed_batches_to_epochs_and_recipes(tiny_dataset, 
 
     out, manifest = tiny_dataset
     monkeypatch.setattr(train, "RECIPES", {"two runs": ((96, 3), (128, 2)), "needs 320": ((320, 1),)})
-    r = train.time_training(out, "fused", sizes=(96, 128), batches=1, batch=4, workers=0, threads=1,
-                            runs=tmp_path / "runs")
+    r = train.time_training(out, "fused", sizes=(96, 128), batches=1, batch=4, model_cfg="yolo26n.yaml", workers=0,
+                            threads=1, runs=tmp_path / "runs")
     frames = {s: manifest["splits"][s]["frames"] for s in ("train", "training-dev", "dev", "test")}
     assert r["batches_per_epoch"] == -(-frames["train"] // 4) and r["precision"] in ("fp32", "bf16")
     for v in r["sizes"].values():
@@ -352,6 +353,8 @@ def test_time_training_scales_timed_batches_to_epochs_and_recipes(tiny_dataset, 
             + b["epoch_s"] + b["epoch_s_no_mosaic"] + b["scoring_s"]) / 60
     assert r["recipes"] == {"two runs": {"runs": "3 at 96 + 2 at 128", "minutes": pytest.approx(want, abs=0.06)}}
     assert (tmp_path / "runs" / "fused" / "size96").is_dir()  # Ultralytics' runs stay where they were sent
+    args = yaml.safe_load((tmp_path / "runs" / "fused" / "size128" / "args.yaml").read_text())
+    assert r["model"] == "yolo26n.yaml" and args["model"] == "yolo26n.yaml"  # the network asked for is the one timed
     # the timed frames are linked from across the train split, its first and its last among them
     linked = sorted((tmp_path / "runs" / "fused" / "sample" / "images" / "train").iterdir())
     split = sorted((out / "fused" / "images" / "train").iterdir())
