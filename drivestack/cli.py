@@ -220,9 +220,10 @@ def _report(result: dict, as_json: bool) -> None:
 
 
 def _paragraphs(group: typer.Typer) -> None:
-    """Typer (0.29, rich mode) keeps the line breaks of a docstring after its first paragraph, and
-    rich then wraps each source line on its own, so `--help` came out ragged. Each command's help
-    becomes its docstring with every paragraph on one line; the terminal wraps it."""
+    """Typer (0.29, rich mode) keeps a docstring's line breaks (in the command lists, and in a
+    command's help after its first paragraph), and rich then wraps each source line on its own, so
+    `--help` came out ragged. Each command's help becomes its docstring with every paragraph on
+    one line; the terminal wraps it."""
     import inspect
 
     for info in group.registered_commands:

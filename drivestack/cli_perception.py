@@ -69,7 +69,7 @@ def train_detector_cmd(
     epochs: int = typer.Option(24, "--epochs", "-e", min=1, help="Training epochs. The shipped detector.pt is two runs: 24 epochs from scratch at 320 (detector_320.pt), then 8 with --init at --imgsz 416. An epoch at 320 takes about 3 min on 2 idle cores with native bf16 (AVX512-BF16, Zen 5) and 10 min in fp32 on a CPU without it (Zen 3); one at 416 1.6–1.7 times that."),
     imgsz: int = typer.Option(320, help="Training image size (the camera is 320×160)."),
     batch: int = typer.Option(16, min=1, help="Batch size."),
-    model: str = typer.Option("yolo26n-p2.yaml", help="Ultralytics model yaml, built untrained (nothing is downloaded). yolo26n-p2.yaml has a stride-4 output for 5–10 px objects (the shipped detectors); yolo11n.yaml is models/detector_yolo11n.pt's."),
+    model: str = typer.Option("yolo26n-p2.yaml", "--model", "-m", help="Ultralytics model yaml, built untrained (nothing is downloaded). yolo26n-p2.yaml has a stride-4 output for 5–10 px objects (the shipped detectors); yolo11n.yaml is models/detector_yolo11n.pt's."),
     out_path: Path = typer.Option(None, "--out", "-o", help="Weights to write \\[default: models/detector.pt, or models/detector_rgb.pt for rgb]; the metrics JSON goes beside them."),
     workers: int = typer.Option(2, min=0, help="Data-loading processes."),
     seed: int = typer.Option(0, help="Training seed."),
@@ -269,11 +269,13 @@ def bench_networks_cmd(
     Builds each network untrained (a network's speed does not depend on its weights), exports it to
     ONNX as the agent's detector is, at the size the agent's letterbox gives the 320 × 160 camera
     image, and times it on one ONNX Runtime thread: the network alone, and the whole detector call
-    (letterbox, network, NMS), which is what `bench perception`'s latency and the 20 ms target
-    count. The CPU decides: the agent's P2 at 448 took 14.4 ms on a Zen 5 and 35.7 ms on a Zen 3."""
+    (letterbox, network, NMS), which the 20 ms target counts. An untrained net finds no boxes, so
+    its NMS has nothing to do: the call is a lower bound of a trained one's (`bench perception`
+    times the shipped weights). The CPU decides: the agent's P2 at 448 took 14.4 ms a frame on a
+    Zen 5 and 35.7 ms on a Zen 3."""
     from perception.latency import time_networks
 
-    model_list = [m for m in models.split(",") if m]
+    model_list = [m.strip() for m in models.split(",") if m.strip()]
     try:
         size_list = [int(s) for s in sizes.split(",")]
     except ValueError:
@@ -283,10 +285,12 @@ def bench_networks_cmd(
     if as_json:
         print(json.dumps(result))
         return
-    t = Table("network", "input h × w", "parameters", "network ms", "detector ms", "p90", f"≤ {result['target_ms']:.0f} ms",
-              title=f"{mode} input, one ONNX Runtime thread, median of {runs} runs")
+    t = Table(title=f"{mode} input, one ONNX Runtime thread, median of {runs} runs (p90: the detector's)")
+    t.add_column("network", no_wrap=True)
+    for name in ("h × w", "params", "network ms", "detector ms", "p90", f"≤ {result['target_ms']:.0f} ms"):
+        t.add_column(name, justify="right")
     for r in result["networks"]:
         h, w = r["input_hw"]
-        t.add_row(r["model"], f"{h} × {w}", f"{r['params_m']:.2f} M", f"{r['network_ms']:.1f}", f"{r['detector_ms']:.1f}",
+        t.add_row(r["model"], f"{h} × {w}", f"{r['params_m']:.1f} M", f"{r['network_ms']:.1f}", f"{r['detector_ms']:.1f}",
                   f"{r['detector_ms_p90']:.1f}", "yes" if r["detector_ms"] <= result["target_ms"] else "no")
     out.print(t)

@@ -103,6 +103,11 @@ class Detector:
 
             self._letterbox = LetterBox(imgsz, auto=True, stride=int(self.model.model.stride.max()))
 
+    @property
+    def session(self):
+        """The ONNX Runtime session the detector runs (None before its first image)."""
+        return self._session
+
     def __call__(self, image: np.ndarray) -> list[Detection]:
         if image.ndim != 3 or image.shape[2] != len(CHANNELS[self.mode]) or image.dtype != np.uint8:
             raise ValueError(f"detector ({self.mode}) needs an H×W×{len(CHANNELS[self.mode])} uint8 image, "

@@ -2,9 +2,11 @@
 
 A network's latency does not depend on its weights, so untrained nets built from Ultralytics' yaml
 answer in a minute which network and image size fit the detector's 20 ms budget here, where a
-training takes hours and the CPU decides (README, "Known gaps": the agent's P2 took 14.4 ms at 448
-px on a Zen 5 and 31 ms on a Zen 3). Each runs as the agent runs its detector: `Detector` on ONNX
-Runtime, one thread, the graph exported at the size its letterbox gives the camera image.
+training takes hours and the CPU decides (README, "Known gaps": the agent's P2 at 448 px took
+14.4 ms a frame on a Zen 5 and 35.7 ms on a Zen 3, by `bench perception`). Each runs as the agent
+runs its detector: `Detector` on ONNX Runtime, one thread, the graph exported at the size its
+letterbox gives the camera image. An untrained net finds no boxes, so the NMS after it has nothing
+to do and the whole call is a lower bound of a trained one's (33.1 against 35.7 ms there).
 """
 from __future__ import annotations
 
@@ -15,21 +17,26 @@ from typing import Callable
 
 import numpy as np
 
-from perception.detector import Detector, onnx_session
+from perception.detector import Detector
+from perception.evaluate import LIGHT_CONF
 from perception.fusion import CHANNELS
-from perception.yolo import check_model_yaml, ultralytics
+from perception.yolo import check_model_yaml
 from sim.sensors.frames import DETECTION_CLASSES
 from sim.sensors.specs import CameraSpec
 
 LATENCY_TARGET_MS = 20.0  # the issue's detector latency on one thread
 WARMUP = 10  # runs before timing: the first ones allocate ONNX Runtime's buffers
-AGENT_CONF = 0.1  # the agent's lowest score (its light boxes'): what the NMS after the network sees
 
 
 def time_networks(models: list[str], widths: list[int], mode: str = "fused", runs: int = 100,
                   progress: Callable[[int], None] | None = None) -> dict:
     """Every model at every width, after checking all the inputs (so a typo fails at once)."""
-    ultralytics()
+    if not models:
+        raise ValueError("--model: no network given; name one or more, e.g. yolo26n-p2.yaml,yolo26n.yaml")
+    if not widths:
+        raise ValueError("--sizes: no width given; name one or more, e.g. 320,448")
+    if runs < 1:
+        raise ValueError(f"--runs: {runs}; time each network at least once")
     if mode not in CHANNELS:
         raise ValueError(f"--input: {mode!r} is not an input mode; use {' or '.join(CHANNELS)}")
     for width in widths:
@@ -52,7 +59,6 @@ def network_latency(model_cfg: str, width: int, mode: str = "fused", runs: int =
     """The untrained `model_cfg` at `width`: median and 90th percentile of the network's ONNX
     Runtime run and of the whole detector call around it (letterbox, NMS) [ms]."""
     import torch
-    from ultralytics.data.augment import LetterBox
     from ultralytics.nn.tasks import DetectionModel
 
     torch.manual_seed(seed)
@@ -64,12 +70,13 @@ def network_latency(model_cfg: str, width: int, mode: str = "fused", runs: int =
     with tempfile.TemporaryDirectory() as work:
         weights = Path(work) / f"{Path(model_cfg).stem}.pt"
         torch.save({"model": net}, weights)
-        detector = Detector(weights, mode, conf=AGENT_CONF, imgsz=width, backend="onnx", onnx_cache=Path(work))
+        # from the agent's lowest score (its light boxes'), though an untrained net scores none that high
+        detector = Detector(weights, mode, conf=LIGHT_CONF, imgsz=width, backend="onnx", onnx_cache=Path(work))
         whole = _median_p90(lambda: detector(image), runs)
-        shape = LetterBox(width, auto=True, stride=int(net.stride.max()))(image=image).shape[:2]  # the detector's
-        session = onnx_session(weights, shape, threads=1, cache=Path(work))  # the export the detector made
-        feed = {session.get_inputs()[0].name: np.random.default_rng(seed).random((1, channels, *shape), dtype=np.float32)}
-        alone = _median_p90(lambda: session.run(None, feed), runs)
+        graph_input = detector.session.get_inputs()[0]
+        shape = tuple(graph_input.shape[2:])
+        feed = {graph_input.name: np.random.default_rng(seed).random((1, channels, *shape), dtype=np.float32)}
+        alone = _median_p90(lambda: detector.session.run(None, feed), runs)
     return {"model": model_cfg, "imgsz": width, "input_hw": list(shape),
             "params_m": round(sum(p.numel() for p in net.parameters()) / 1e6, 3),
             "network_ms": alone[0], "network_ms_p90": alone[1], "detector_ms": whole[0], "detector_ms_p90": whole[1]}

@@ -36,12 +36,17 @@ def ultralytics():
 
 
 def check_model_yaml(cfg: str) -> None:
-    """A ValueError naming --model unless Ultralytics can build `cfg` (offline: its yamls ship with it)."""
+    """A ValueError naming --model unless `cfg` is a detection model's yaml Ultralytics can build
+    (offline: its yamls ship with it). Weights (.pt) belong to --init; a dataset yaml has no layers."""
     ultralytics()
     from ultralytics.nn.tasks import yaml_model_load
 
+    fix = "use e.g. yolo26n-p2.yaml, yolo26n.yaml or yolo11n.yaml, or the path of your own"
+    if Path(cfg).suffix not in (".yaml", ".yml"):
+        raise ValueError(f"--model: {cfg!r} is not a model yaml; {fix} (trained weights go to --init)")
     try:
-        yaml_model_load(cfg)  # as DetectionModel finds it: yolo26n-p2.yaml is yolo26-p2.yaml at scale n
+        layers = yaml_model_load(cfg)  # as DetectionModel finds it: yolo26n-p2.yaml is yolo26-p2.yaml at scale n
     except FileNotFoundError:
-        raise ValueError(f"--model: {cfg!r} is not an Ultralytics model yaml; use e.g. yolo26n-p2.yaml, "
-                         "yolo26n.yaml or yolo11n.yaml, or the path of your own") from None
+        raise ValueError(f"--model: {cfg!r} is not an Ultralytics model yaml; {fix}") from None
+    if not {"backbone", "head"} <= set(layers) or layers["head"][-1][2] != "Detect":
+        raise ValueError(f"--model: {cfg!r} does not describe a detection network (a backbone and a detect head); {fix}")

@@ -188,6 +188,7 @@ def test_every_help_text_survives_rich_markup():
 
     seen = 0
     for path, cmd in commands(typer.main.get_command(app)):
+        assert Text.from_markup(cmd.help or "").plain == (cmd.help or "").replace("\\[", "["), path
         for p in cmd.params:
             text = getattr(p, "help", None) or ""
             seen += bool(text)
@@ -208,3 +209,5 @@ def test_help_paragraphs_are_wrapped_by_the_terminal_not_by_the_source():
 def test_bench_networks_bad_model_gets_one_line(tmp_path):
     line = one_line_error(drivestack("bench", "networks", "--model", "yolo26n.yaml,nope.yaml", "--sizes", "96", cwd=tmp_path))
     assert "--model" in line and "nope.yaml" in line and "yolo26n-p2.yaml" in line
+    line = one_line_error(drivestack("bench", "networks", "--model", "models/detector.pt", cwd=tmp_path))
+    assert "--model" in line and "--init" in line

@@ -232,6 +232,16 @@ def test_bf16_training_autocasts_on_the_cpu_and_an_unknown_precision_is_refused(
         train_detector(tiny_dataset[0], "fused", out=tmp_path / "det.pt", precision="fp16")
 
 
+@pytest.mark.parametrize("model", ["yolo99q.yaml", "models/detector.pt"])
+def test_a_bad_model_is_named_before_training(tiny_dataset, tmp_path, model):
+    from perception.train import train_detector
+
+    out, _ = tiny_dataset
+    with pytest.raises(ValueError, match="^--model: "):
+        train_detector(out, "fused", epochs=1, imgsz=64, model_cfg=model, out=tmp_path / "w.pt", runs=tmp_path / "runs")
+    assert not (tmp_path / "runs").exists()
+
+
 def test_missing_weights_name_the_train_command(tmp_path):
     from perception.detector import Detector
 

@@ -22,6 +22,10 @@ def test_a_network_is_timed_at_the_size_the_agents_letterbox_gives(tmp_path, mon
 
 @pytest.mark.parametrize("models, sizes, mode, field", [
     (["nope.yaml"], [96], "fused", "--model"),
+    (["yolo26n.pt"], [96], "fused", "--model"),  # weights, not a network's yaml
+    (["coco8.yaml"], [96], "fused", "--model"),  # a dataset's yaml
+    (["yolo26n-seg.yaml"], [96], "fused", "--model"),  # no detect head
+    ([], [96], "fused", "--model"),
     (["yolo26n.yaml"], [100], "fused", "--sizes"),
     (["yolo26n.yaml"], [96], "lidar", "--input"),
 ])
