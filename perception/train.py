@@ -230,9 +230,8 @@ def time_training(data: Path, mode: str = "fused", sizes: tuple[int, ...] = (320
                 s += (epochs - plain) * t["epoch_s"] + plain * t["epoch_s_no_mosaic"] + t["scoring_s"]
             recipes[name] = {"runs": " + ".join(f"{e} at {size}" for size, e in runs_), "minutes": round(s / 60, 1)}
     return {"input": mode, "model": model_cfg, "precision": precision, "native_bf16": native_bf16(), "threads": threads,
-            "batch": batch,
-            "batches_timed": batches, "train_frames": frames["train"], "batches_per_epoch": per_epoch, "sizes": timed,
-            "recipes": recipes, "budget_minutes": RECIPE_BUDGET_MIN}
+            "batch": batch, "batches_timed": batches, "train_frames": frames["train"], "batches_per_epoch": per_epoch,
+            "sizes": timed, "recipes": recipes, "budget_minutes": RECIPE_BUDGET_MIN}
 
 
 def _sample_yaml(data_yaml: Path, n: int, where: Path) -> Path:

@@ -175,7 +175,7 @@ def test_no_arguments_shows_help():
 
 def test_every_help_text_survives_rich_markup():
     """Typer renders help through rich, which eats an unescaped `[s]` as a markup tag ("Sim time
-    to drive ."): every option's help must print as written."""
+    to drive ."): every command's and option's help must print as written."""
     import typer.main
     from rich.text import Text
 
